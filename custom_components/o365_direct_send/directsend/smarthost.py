@@ -1,0 +1,173 @@
+"""Smart host discovery: the Exchange Online MX hosts of a domain, from DNS."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+import time
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.resolver
+
+from .addresses import is_ip_literal, normalize_domain
+from .errors import DnsLookupError, NoMxError, NotExchangeOnlineError
+
+# Exchange Online endpoints: commercial and GCC, GCC High and DoD, 21Vianet.
+_PROTECTION_SUFFIXES = (
+    ".mail.protection.outlook.com",
+    ".mail.protection.office365.us",
+    ".mail.protection.partner.outlook.cn",
+)
+# DNSSEC/DANE endpoints are <token>.<zone>.mx.microsoft: two labels at least.
+_DANE_SUFFIX = ".mx.microsoft"
+_DANE_MIN_LABELS = 2
+# How long the last good answer stands in for DNS that has stopped answering.
+DEFAULT_STALE_GRACE = 3600.0
+
+
+def is_exchange_online_host(host: str) -> bool:
+    """Return whether an MX host name is an Exchange Online inbound endpoint."""
+    if is_ip_literal(host):
+        return False
+    name = host.strip().rstrip(".").lower()
+    for suffix in _PROTECTION_SUFFIXES:
+        if name.endswith(suffix) and name[: -len(suffix)]:
+            return "." not in name[: -len(suffix)]
+    if name.endswith(_DANE_SUFFIX):
+        labels = name[: -len(_DANE_SUFFIX)].split(".")
+        return len(labels) >= _DANE_MIN_LABELS and all(labels)
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class MxRecord:
+    """One MX record: a host and its preference."""
+
+    preference: int
+    host: str
+
+
+@dataclass(frozen=True, slots=True)
+class SmartHost:
+    """The Exchange Online MX hosts of a domain, best first, with their TTL."""
+
+    domain: str
+    records: tuple[MxRecord, ...]
+    ttl: int
+    resolved_at: float
+
+    @property
+    def host(self) -> str:
+        """Return the preferred smart host."""
+        return self.records[0].host
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Return every smart host, preferred first, fallbacks after."""
+        return tuple(record.host for record in self.records)
+
+    def expires_at(self) -> float:
+        """Return the monotonic time at which the DNS answer goes stale."""
+        return self.resolved_at + self.ttl
+
+
+class SmartHostResolver:
+    """Find smart hosts and their addresses with dnspython's async resolver."""
+
+    def __init__(
+        self,
+        resolver: dns.asyncresolver.Resolver,
+        *,
+        stale_grace: float = DEFAULT_STALE_GRACE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Wrap a configured resolver; answers are cached for their TTL."""
+        self._resolver = resolver
+        self._stale_grace = stale_grace
+        self._clock = clock
+        self._cache: dict[str, SmartHost] = {}
+
+    @classmethod
+    def from_system(cls, timeout: float) -> SmartHostResolver:
+        """Use the system's nameservers; this reads resolv.conf, so not in a loop."""
+        resolver = dns.asyncresolver.Resolver()
+        resolver.lifetime = timeout
+        return cls(resolver)
+
+    @classmethod
+    def at(cls, nameservers: list[str], port: int, timeout: float) -> SmartHostResolver:
+        """Use the given nameservers and port; this does no I/O."""
+        resolver = dns.asyncresolver.Resolver(configure=False)
+        resolver.nameservers = nameservers
+        resolver.port = port
+        resolver.lifetime = timeout
+        return cls(resolver)
+
+    async def smart_host(self, domain: str) -> SmartHost:
+        """Return the smart host of a domain, from cache while its TTL lasts."""
+        domain = normalize_domain(domain)
+        cached = self._cache.get(domain)
+        now = self._clock()
+        if cached is not None and now < cached.expires_at():
+            return cached
+        try:
+            found = await self._lookup(domain)
+        except DnsLookupError:
+            if cached is not None and now < cached.expires_at() + self._stale_grace:
+                return cached
+            raise
+        self._cache[domain] = found
+        return found
+
+    async def addresses(self, host: str) -> list[str]:
+        """Return the IP addresses of a host, IPv4 first (IPv6 needs tenant opt-in)."""
+        found: list[str] = []
+        for rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
+            try:
+                answer = await self._resolver.resolve(host, rdtype)
+            except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+                continue
+            except dns.exception.DNSException as err:
+                raise DnsLookupError(host, _describe(err)) from err
+            found.extend(rdata.to_text() for rdata in answer)
+        if not found:
+            raise DnsLookupError(host, "the smart host has no address")
+        return found
+
+    async def _lookup(self, domain: str) -> SmartHost:
+        """Ask DNS for the MX records of a domain and keep Exchange Online ones."""
+        try:
+            answer = await self._resolver.resolve(domain, dns.rdatatype.MX)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer) as err:
+            raise NoMxError(domain, "no MX record") from err
+        except dns.exception.DNSException as err:
+            raise DnsLookupError(domain, _describe(err)) from err
+        usable = sorted(
+            (
+                MxRecord(rdata.preference, rdata.exchange.to_text(omit_final_dot=True))
+                for rdata in answer
+                if rdata.exchange != dns.name.root
+            ),
+            key=lambda record: (record.preference, record.host),
+        )
+        if not usable:
+            raise NoMxError(domain, "null MX: the domain accepts no mail")
+        if not is_exchange_online_host(usable[0].host):
+            raise NotExchangeOnlineError(domain, usable[0].host)
+        exchange_online = tuple(
+            MxRecord(record.preference, record.host.lower())
+            for record in usable
+            if is_exchange_online_host(record.host)
+        )
+        ttl = answer.rrset.ttl if answer.rrset is not None else 0
+        return SmartHost(domain, exchange_online, ttl, self._clock())
+
+
+def _describe(err: dns.exception.DNSException) -> str:
+    """Return a short reason for a failed lookup."""
+    if isinstance(err, dns.exception.Timeout):
+        return "DNS timed out"
+    return f"DNS failed: {err}"

@@ -1,0 +1,1 @@
+"""Tests for the Office 365 Direct Send integration."""

@@ -1,0 +1,68 @@
+"""Loopback ports that misbehave at the TCP level: refused, and silent."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from types import TracebackType
+from typing import Self
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port() -> int:
+    """Return a loopback TCP port nobody listens on: connecting is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class _Mute(asyncio.Protocol):
+    """Accept a connection and never say a word."""
+
+
+class SilentPort:
+    """Accept TCP connections on 127.0.0.1 and never answer, like a blocked port 25."""
+
+    def __init__(self, port: int = 0) -> None:
+        """Prepare the port, or a free one when 0."""
+        self.host = LOOPBACK
+        self.port = port
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        """Listen in the current event loop."""
+        self._server = await asyncio.get_running_loop().create_server(
+            self._accept, self.host, self.port, family=socket.AF_INET
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def close(self) -> None:
+        """Stop listening and drop the held connections."""
+        if self._server is None:
+            return
+        self._server.close()
+        self._server.abort_clients()
+        await self._server.wait_closed()
+        self._server = None
+
+    async def __aenter__(self) -> Self:
+        """Start listening."""
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Close the port."""
+        await self.close()
+
+    def _accept(self) -> asyncio.Protocol:
+        """Count the connection and hold it open."""
+        self.connections += 1
+        return _Mute()

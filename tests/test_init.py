@@ -1,0 +1,98 @@
+"""Setting up and unloading an entry, and the network it uses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+import ssl
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.o365_direct_send.const import DEVELOPMENT_ENV
+from custom_components.o365_direct_send.network import (
+    async_create_client,
+    async_get_network,
+    load_network,
+)
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+from tests.loopback import DnsResponder
+
+from .conftest import MX_HOST
+
+
+async def test_setup_finds_the_smart_host_and_unload_releases_it(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """A loaded entry carries the smart host; unloading removes the entity."""
+    assert init_integration.state is ConfigEntryState.LOADED
+    assert init_integration.runtime_data.smart_host.host == MX_HOST
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert init_integration.state is ConfigEntryState.NOT_LOADED
+    state = hass.states.get("notify.contoso_com_mail")
+    assert state is not None
+    assert state.state == "unavailable"
+
+
+@pytest.mark.usefixtures("development_network", "short_timeouts")
+@pytest.mark.parametrize(
+    ("break_dns", "expected"),
+    [
+        (lambda dns: dns.drop("contoso.com"), ConfigEntryState.SETUP_RETRY),
+        (lambda dns: dns.remove("contoso.com"), ConfigEntryState.SETUP_RETRY),
+        (
+            lambda dns: (
+                dns.remove("contoso.com"),
+                dns.add_mx("contoso.com", [(10, "mx.gateway.example")]),
+            ),
+            ConfigEntryState.SETUP_ERROR,
+        ),
+    ],
+    ids=["dns-timeout", "mx-gone", "mx-moved-away"],
+)
+async def test_setup_without_smart_host(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    dns_server: DnsResponder,
+    break_dns: object,
+    expected: ConfigEntryState,
+) -> None:
+    """DNS trouble retries later; an MX that left Exchange Online is an error."""
+    assert callable(break_dns)
+    break_dns(dns_server)
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is expected
+
+
+def test_without_development_file_the_real_network_is_used() -> None:
+    """A real installation uses system DNS, port 25 and Home Assistant's CA store."""
+    network = load_network(None)
+    assert network.nameservers is None
+    assert network.dns_port == 53
+    assert network.smtp_port == 25
+    assert network.tls_context.verify_mode == ssl.CERT_REQUIRED
+    assert network.tls_context.check_hostname
+
+
+async def test_client_on_the_system_resolver(
+    hass: HomeAssistant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the development file the client dials port 25 and system DNS."""
+    monkeypatch.delenv(DEVELOPMENT_ENV, raising=False)
+    client = await async_create_client(hass, timeout=5.0)
+    assert client.settings.port == 25
+    assert client.settings.timeout == 5.0
+    assert await async_get_network(hass) is await async_get_network(hass)
+
+
+async def test_development_file_points_at_loopback(
+    hass: HomeAssistant, development_network: Path, dns_server: DnsResponder
+) -> None:
+    """The development file replaces nameservers, smart host port and CA."""
+    network = await async_get_network(hass)
+    assert network.nameservers == ["127.0.0.1"]
+    assert network.dns_port == dns_server.port
+    assert network.smtp_port != 25
