@@ -9,6 +9,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.o365_direct_send.const import (
+    CONF_MAX_AGE_HOURS,
     CONF_RECIPIENTS,
     CONF_SENDER,
     CONF_SENDER_NAME,
@@ -60,6 +61,7 @@ async def test_classic_tenant_creates_entry(
     assert result["options"] == {
         CONF_RECIPIENTS: ["it@contoso.com", "ops@contoso.com"],
         CONF_SENDER_NAME: "Home Assistant",
+        CONF_MAX_AGE_HOURS: 24,
     }
     assert result["result"].unique_id == "alerts@contoso.com"
     assert result["description_placeholders"] is not None

@@ -6,7 +6,7 @@ from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
 
-from .const import CONF_TENANT_DOMAIN, DOMAIN, SEND_TIMEOUT
+from .const import CONF_SMART_HOST, CONF_TENANT_DOMAIN, DOMAIN, SEND_TIMEOUT
 from .directsend import DiscoveryError, NotExchangeOnlineError
 from .failures import translate_error
 from .models import DirectSendConfigEntry, DirectSendData
@@ -18,8 +18,11 @@ PLATFORMS: list[Platform] = [Platform.NOTIFY]
 async def async_setup_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -> bool:
     """Find the tenant's smart host and set up the notify entity."""
     client = await async_create_client(hass, timeout=SEND_TIMEOUT)
+    domain = entry.data[CONF_TENANT_DOMAIN]
     try:
-        smart_host = await client.smart_host(entry.data[CONF_TENANT_DOMAIN])
+        if manual_host := entry.data.get(CONF_SMART_HOST):
+            client.resolver.pin(domain, manual_host)
+        smart_host = await client.smart_host(domain)
     except NotExchangeOnlineError as err:
         key, placeholders = translate_error(err)
         raise ConfigEntryError(
@@ -35,8 +38,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -
             translation_placeholders=placeholders,
         ) from err
     entry.runtime_data = DirectSendData(client=client, smart_host=smart_host)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _async_options_updated(
+    hass: HomeAssistant, entry: DirectSendConfigEntry
+) -> None:
+    """Reload the entry so new recipients and limits take effect."""
+    await hass.config_entries.async_reload(entry.entry_id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -> bool:

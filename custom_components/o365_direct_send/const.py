@@ -12,6 +12,12 @@ CONF_TENANT_DOMAIN: Final = "tenant_domain"
 CONF_SENDER: Final = "sender"
 CONF_SENDER_NAME: Final = "sender_name"
 CONF_RECIPIENTS: Final = "recipients"
+CONF_SMART_HOST: Final = "smart_host"
+CONF_MAX_AGE_HOURS: Final = "max_age_hours"
+
+# An alert older than a day describes a world that has moved on.
+DEFAULT_MAX_AGE_HOURS: Final = 24
+MAX_MAX_AGE_HOURS: Final = 168
 
 # Seconds. DNS answers quickly or not at all; the config flow's probe keeps the
 # user waiting, while a send may meet a slow, throttled smart host.

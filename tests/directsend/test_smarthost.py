@@ -174,3 +174,23 @@ async def test_host_without_address(dns_server: DnsResponder) -> None:
         await _resolver(dns_server, timeout=0.3).addresses(
             "slow.mail.protection.outlook.com"
         )
+
+
+async def test_pinned_host_replaces_mx(dns_server: DnsResponder) -> None:
+    """A manual smart host is used without asking DNS for MX records."""
+    resolver = _resolver(dns_server)
+    pinned = resolver.pin("Contoso.com", "Contoso-com.o-v1.mx.microsoft.")
+    assert pinned.host == "contoso-com.o-v1.mx.microsoft"
+    assert await resolver.smart_host("contoso.com") is pinned
+    assert ("contoso.com", "MX") not in dns_server.queries
+
+
+@pytest.mark.parametrize(
+    "host", ["52.101.0.1", "[2a01:111:f400::1]", "smtp.office365.com", "mx.gmail.example"]
+)
+def test_pinned_host_must_be_exchange_online(
+    dns_server: DnsResponder, host: str
+) -> None:
+    """An IP literal or a host outside Exchange Online can never be pinned."""
+    with pytest.raises(NotExchangeOnlineError):
+        _resolver(dns_server).pin("contoso.com", host)

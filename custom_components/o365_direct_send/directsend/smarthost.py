@@ -89,6 +89,7 @@ class SmartHostResolver:
         self._stale_grace = stale_grace
         self._clock = clock
         self._cache: dict[str, SmartHost] = {}
+        self._pinned: dict[str, SmartHost] = {}
 
     @classmethod
     def from_system(cls, timeout: float) -> SmartHostResolver:
@@ -106,9 +107,21 @@ class SmartHostResolver:
         resolver.lifetime = timeout
         return cls(resolver)
 
+    def pin(self, domain: str, host: str) -> SmartHost:
+        """Use this Exchange Online host for the domain instead of its MX records."""
+        domain = normalize_domain(domain)
+        host = host.strip().rstrip(".").lower()
+        if not is_exchange_online_host(host):
+            raise NotExchangeOnlineError(domain, host)
+        pinned = SmartHost(domain, (MxRecord(0, host),), 0, self._clock())
+        self._pinned[domain] = pinned
+        return pinned
+
     async def smart_host(self, domain: str) -> SmartHost:
         """Return the smart host of a domain, from cache while its TTL lasts."""
         domain = normalize_domain(domain)
+        if (pinned := self._pinned.get(domain)) is not None:
+            return pinned
         cached = self._cache.get(domain)
         now = self._clock()
         if cached is not None and now < cached.expires_at():

@@ -66,6 +66,7 @@ class SessionInfo:
     """What the smart host showed while the session was opened."""
 
     banner: Reply
+    ehlo: Reply
     extensions: dict[str, str]
     tls: TlsDetails
 
@@ -125,7 +126,7 @@ class SmtpSession:
             await self._smtp.starttls(
                 server_hostname=self.host, tls_context=self._settings.tls_context
             )
-            await self._smtp.ehlo()
+            ehlo = await self._smtp.ehlo()
         except TransportError:
             self._smtp.close()
             raise
@@ -134,6 +135,7 @@ class SmtpSession:
             raise _translate(self.host, err) from err
         return SessionInfo(
             banner=Reply(greeting.code, greeting.message),
+            ehlo=Reply(ehlo.code, ehlo.message),
             extensions=dict(self._smtp.esmtp_extensions),
             tls=self._tls_details(),
         )

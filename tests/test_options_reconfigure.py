@@ -1,0 +1,220 @@
+"""Changing recipients and limits, and moving an entry to another tenant or host."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.o365_direct_send.const import (
+    CONF_MAX_AGE_HOURS,
+    CONF_RECIPIENTS,
+    CONF_SENDER,
+    CONF_SENDER_NAME,
+    CONF_SMART_HOST,
+    CONF_TENANT_DOMAIN,
+    DOMAIN,
+)
+from homeassistant.config_entries import SOURCE_RECONFIGURE
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from tests.loopback import DnsResponder, SmartHost
+
+from .conftest import DANE_MX_HOST, MX_HOST
+
+pytestmark = pytest.mark.usefixtures("short_timeouts")
+
+
+def _suggested(result: FlowResult) -> dict[str, Any]:
+    """Return the values a form shows pre-filled."""
+    return {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
+async def test_options_change_recipients_and_reload(
+    hass: HomeAssistant, init_integration: MockConfigEntry, smart_host: SmartHost
+) -> None:
+    """New recipients and a shorter maximum age take effect after a reload."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert _suggested(result)[CONF_RECIPIENTS] == ["it@contoso.com", "ops@contoso.com"]
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_RECIPIENTS: ["facilities@fabrikam.com", "it@contoso.com"],
+            CONF_SENDER_NAME: "  ",
+            CONF_MAX_AGE_HOURS: 6,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert init_integration.options == {
+        CONF_RECIPIENTS: ["facilities@fabrikam.com", "it@contoso.com"],
+        CONF_SENDER_NAME: None,
+        CONF_MAX_AGE_HOURS: 6,
+    }
+    await hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": "notify.contoso_com_mail", "message": "after options"},
+        blocking=True,
+    )
+    [received] = smart_host.messages
+    assert received.rcpt_tos == ("facilities@fabrikam.com", "it@contoso.com")
+
+
+@pytest.mark.parametrize(
+    ("recipients", "error"),
+    [
+        (["it@contoso.com", "bad address"], "invalid_recipient"),
+        ([], "no_recipients"),
+        (["friend@gmail.example"], "recipient_not_in_tenant"),
+    ],
+)
+async def test_options_refuse_bad_recipients(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    recipients: list[str],
+    error: str,
+) -> None:
+    """Bad or external recipients are named, and the form keeps the input."""
+    result = await hass.config_entries.options.async_init(init_integration.entry_id)
+    user_input = {CONF_RECIPIENTS: recipients, CONF_MAX_AGE_HOURS: 24}
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], user_input
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_RECIPIENTS: error}
+    assert _suggested(result)[CONF_RECIPIENTS] == recipients
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {CONF_RECIPIENTS: ["it@contoso.com"], CONF_MAX_AGE_HOURS: 24}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+
+
+async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
+    """Open the reconfigure form of an entry."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    return result
+
+
+async def test_reconfigure_to_another_tenant(
+    hass: HomeAssistant, init_integration: MockConfigEntry, smart_host: SmartHost
+) -> None:
+    """Moving to another tenant and sender is probed, saved and reloaded."""
+    result = await _reconfigure(hass, init_integration)
+    assert _suggested(result)[CONF_TENANT_DOMAIN] == "contoso.com"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TENANT_DOMAIN: "fabrikam.com", CONF_SENDER: "ha@fabrikam.com"},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.unique_id == "ha@fabrikam.com"
+    assert init_integration.title == "ha@fabrikam.com"
+    assert init_integration.data == {
+        CONF_TENANT_DOMAIN: "fabrikam.com",
+        CONF_SENDER: "ha@fabrikam.com",
+        CONF_SMART_HOST: None,
+    }
+    assert init_integration.runtime_data.smart_host.host == DANE_MX_HOST
+
+
+async def test_reconfigure_with_a_manual_smart_host(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    dns_server: DnsResponder,
+    smart_host: SmartHost,
+) -> None:
+    """A manual Exchange Online host replaces the MX lookup after checks."""
+    dns_server.add_a("contoso-com.r-v1.mx.microsoft", "127.0.0.1")
+    result = await _reconfigure(hass, init_integration)
+    bad = {
+        CONF_TENANT_DOMAIN: "contoso.com",
+        CONF_SENDER: "alerts@contoso.com",
+        CONF_SMART_HOST: "52.101.0.1",
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
+    assert result["errors"] == {CONF_SMART_HOST: "smart_host_ip_literal"}
+    assert _suggested(result) == bad
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**bad, CONF_SMART_HOST: "smtp.office365.com"}
+    )
+    assert result["errors"] == {CONF_SMART_HOST: "smart_host_not_exchange_online"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**bad, CONF_SMART_HOST: "contoso-com.r-v1.mx.microsoft"}
+    )
+    assert result["errors"] == {"base": "tls_failed"}
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["host"] == "contoso-com.r-v1.mx.microsoft"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {**bad, CONF_SMART_HOST: f"{MX_HOST.upper()}."}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data[CONF_SMART_HOST] == MX_HOST
+    assert init_integration.runtime_data.smart_host.records[0].preference == 0
+    mx_lookups = dns_server.queries.count(("contoso.com", "MX"))
+    await hass.config_entries.async_reload(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert dns_server.queries.count(("contoso.com", "MX")) == mx_lookups
+
+
+async def test_reconfigure_errors_recover(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    smart_host: SmartHost,
+    dns_server: DnsResponder,
+) -> None:
+    """A bad sender and a failing probe are shown; the corrected input saves."""
+    result = await _reconfigure(hass, init_integration)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TENANT_DOMAIN: "contoso.com", CONF_SENDER: "alerts@fabrikam.com"},
+    )
+    assert result["errors"] == {CONF_SENDER: "sender_not_in_domain"}
+    smart_host.greeting("421 4.3.2 Service not available")
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TENANT_DOMAIN: "contoso.com", CONF_SENDER: "Alerts@contoso.com"},
+    )
+    assert result["errors"] == {"base": "smtp_refused"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TENANT_DOMAIN: "contoso.com", CONF_SENDER: "Alerts@contoso.com"},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    await hass.async_block_till_done()
+    assert init_integration.data[CONF_SENDER] == "Alerts@contoso.com"
+    assert MX_HOST == init_integration.runtime_data.smart_host.host
+
+
+async def test_reconfigure_to_a_sender_of_another_entry_aborts(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Two entries can never end up with the same sender."""
+    other = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="ha@fabrikam.com",
+        data={CONF_TENANT_DOMAIN: "fabrikam.com", CONF_SENDER: "ha@fabrikam.com"},
+        options={CONF_RECIPIENTS: ["it@contoso.com"]},
+    )
+    other.add_to_hass(hass)
+    result = await _reconfigure(hass, init_integration)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"],
+        {CONF_TENANT_DOMAIN: "fabrikam.com", CONF_SENDER: "HA@fabrikam.com"},
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
