@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 import json
 from pathlib import Path
+from typing import Any
 from unittest.mock import patch
 
+from homeassistant.config_entries import ConfigFlowResult
+from homeassistant.core import HomeAssistant
 import pytest
-import pytest_socket
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+import pytest_socket
 
 from custom_components.o365_direct_send.const import (
     CONF_RECIPIENTS,
@@ -19,7 +22,6 @@ from custom_components.o365_direct_send.const import (
     DEVELOPMENT_ENV,
     DOMAIN,
 )
-from homeassistant.core import HomeAssistant
 from tests.loopback import DnsResponder, SmartHost
 
 TENANT = "contoso.com"
@@ -30,6 +32,17 @@ SENDER = "alerts@contoso.com"
 RECIPIENTS = ["it@contoso.com", "ops@contoso.com"]
 
 
+def suggested_values(result: ConfigFlowResult) -> dict[str, Any]:
+    """Return the values a flow's form shows pre-filled."""
+    schema = result["data_schema"]
+    assert schema is not None
+    return {
+        str(key): key.description["suggested_value"]
+        for key in schema.schema
+        if key.description and "suggested_value" in key.description
+    }
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Load custom integrations in every test."""
@@ -38,7 +51,8 @@ def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
 @pytest.fixture
 def loopback(socket_enabled: None) -> None:
     """Allow sockets to 127.0.0.1-127.0.0.9 only: extra hosts for faulty servers."""
-    pytest_socket.socket_allow_hosts([f"127.0.0.{n}" for n in range(1, 10)])
+    hosts = [f"127.0.0.{n}" for n in range(1, 10)]
+    pytest_socket.socket_allow_hosts(hosts)  # type: ignore[no-untyped-call]  # untyped
 
 
 @pytest.fixture

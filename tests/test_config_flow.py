@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -16,12 +19,9 @@ from custom_components.o365_direct_send.const import (
     CONF_TENANT_DOMAIN,
     DOMAIN,
 )
-from homeassistant.config_entries import SOURCE_USER
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from tests.loopback import DnsResponder, SmartHost
 
-from .conftest import DANE_MX_HOST, MX_HOST
+from .conftest import DANE_MX_HOST, MX_HOST, suggested_values
 
 pytestmark = pytest.mark.usefixtures("development_network", "short_timeouts")
 
@@ -33,7 +33,7 @@ VALID_INPUT = {
 }
 
 
-async def _start(hass: HomeAssistant) -> FlowResult:
+async def _start(hass: HomeAssistant) -> ConfigFlowResult:
     """Open the config flow's first form."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
@@ -128,7 +128,9 @@ async def _wrong_certificate(
     dns.add_a(MX_HOST, "127.0.0.3")
 
 
-async def _refused(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> None:
+async def _refused(
+    dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]
+) -> None:
     """Point the MX at a loopback address where nothing listens."""
     dns.remove(MX_HOST, "A")
     dns.add_a(MX_HOST, "127.0.0.4")
@@ -149,12 +151,16 @@ async def _cut(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> 
     smart_host.disconnect_at("STARTTLS")
 
 
-async def _dns_down(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> None:
+async def _dns_down(
+    dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]
+) -> None:
     """Stop answering for the tenant domain."""
     dns.drop("contoso.com")
 
 
-async def _no_change(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> None:
+async def _no_change(
+    dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]
+) -> None:
     """Break nothing: the input itself is wrong."""
 
 
@@ -174,15 +180,57 @@ async def _repair(dns: DnsResponder, smart_host: SmartHost) -> None:
 @pytest.mark.parametrize(
     ("user_input", "breaker", "field", "error", "placeholder"),
     [
-        (_with(tenant_domain="contoso"), _no_change, "tenant_domain", "invalid_domain", None),
+        (
+            _with(tenant_domain="contoso"),
+            _no_change,
+            "tenant_domain",
+            "invalid_domain",
+            None,
+        ),
         (_with(sender="alerts"), _no_change, "sender", "invalid_sender", None),
-        (_with(sender="alerts@fabrikam.com"), _no_change, "sender", "sender_not_in_domain", ("domain", "contoso.com")),
-        (_with(recipients=["it@contoso.com", "not an address"]), _no_change, "recipients", "invalid_recipient", ("address", "not an address")),
+        (
+            _with(sender="alerts@fabrikam.com"),
+            _no_change,
+            "sender",
+            "sender_not_in_domain",
+            ("domain", "contoso.com"),
+        ),
+        (
+            _with(recipients=["it@contoso.com", "not an address"]),
+            _no_change,
+            "recipients",
+            "invalid_recipient",
+            ("address", "not an address"),
+        ),
         (_with(recipients=[]), _no_change, "recipients", "no_recipients", None),
-        (_with(tenant_domain="nomx.example", sender="a@nomx.example"), _no_change, "tenant_domain", "no_mx", ("domain", "nomx.example")),
-        (_with(tenant_domain="gmail.example", sender="a@gmail.example"), _no_change, "tenant_domain", "not_exchange_online", ("host", "gmail-smtp-in.l.google.example")),
-        (_with(recipients=["it@contoso.com", "friend@gmail.example"]), _no_change, "recipients", "recipient_not_in_tenant", ("address", "friend@gmail.example")),
-        (VALID_INPUT, _dns_down, "tenant_domain", "dns_failed", ("domain", "contoso.com")),
+        (
+            _with(tenant_domain="nomx.example", sender="a@nomx.example"),
+            _no_change,
+            "tenant_domain",
+            "no_mx",
+            ("domain", "nomx.example"),
+        ),
+        (
+            _with(tenant_domain="gmail.example", sender="a@gmail.example"),
+            _no_change,
+            "tenant_domain",
+            "not_exchange_online",
+            ("host", "gmail-smtp-in.l.google.example"),
+        ),
+        (
+            _with(recipients=["it@contoso.com", "friend@gmail.example"]),
+            _no_change,
+            "recipients",
+            "recipient_not_in_tenant",
+            ("address", "friend@gmail.example"),
+        ),
+        (
+            VALID_INPUT,
+            _dns_down,
+            "tenant_domain",
+            "dns_failed",
+            ("domain", "contoso.com"),
+        ),
         (VALID_INPUT, _refused, "base", "cannot_connect", ("host", MX_HOST)),
         (VALID_INPUT, _silent, "base", "port_blocked", ("host", MX_HOST)),
         (VALID_INPUT, _no_starttls, "base", "starttls_unavailable", ("host", MX_HOST)),
@@ -191,7 +239,7 @@ async def _repair(dns: DnsResponder, smart_host: SmartHost) -> None:
         (VALID_INPUT, _cut, "base", "disconnected", ("host", MX_HOST)),
     ],
 )
-async def test_each_error_recovers_to_an_entry(  # noqa: PLR0913
+async def test_each_error_recovers_to_an_entry(
     hass: HomeAssistant,
     dns_server: DnsResponder,
     smart_host: SmartHost,
@@ -213,12 +261,7 @@ async def test_each_error_recovers_to_an_entry(  # noqa: PLR0913
     if placeholder is not None:
         assert result["description_placeholders"] is not None
         assert result["description_placeholders"][placeholder[0]] == placeholder[1]
-    suggested = {
-        str(key): key.description["suggested_value"]
-        for key in result["data_schema"].schema
-        if key.description and "suggested_value" in key.description
-    }
-    assert suggested == user_input
+    assert suggested_values(result) == user_input
     assert smart_host.messages == []
 
     await _repair(dns_server, smart_host)
@@ -241,4 +284,3 @@ async def test_same_sender_twice_aborts(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
     assert smart_host.connections == 0
-

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 import ssl
 
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -14,8 +16,6 @@ from custom_components.o365_direct_send.network import (
     async_get_network,
     load_network,
 )
-from homeassistant.config_entries import ConfigEntryState
-from homeassistant.core import HomeAssistant
 from tests.loopback import DnsResponder
 
 from .conftest import MX_HOST

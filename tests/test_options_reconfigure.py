@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlowResult
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -16,23 +17,11 @@ from custom_components.o365_direct_send.const import (
     CONF_TENANT_DOMAIN,
     DOMAIN,
 )
-from homeassistant.config_entries import SOURCE_RECONFIGURE
-from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResult, FlowResultType
 from tests.loopback import DnsResponder, SmartHost
 
-from .conftest import DANE_MX_HOST, MX_HOST
+from .conftest import DANE_MX_HOST, MX_HOST, suggested_values
 
 pytestmark = pytest.mark.usefixtures("short_timeouts")
-
-
-def _suggested(result: FlowResult) -> dict[str, Any]:
-    """Return the values a form shows pre-filled."""
-    return {
-        str(key): key.description["suggested_value"]
-        for key in result["data_schema"].schema
-        if key.description and "suggested_value" in key.description
-    }
 
 
 async def test_options_change_recipients_and_reload(
@@ -41,7 +30,10 @@ async def test_options_change_recipients_and_reload(
     """New recipients and a shorter maximum age take effect after a reload."""
     result = await hass.config_entries.options.async_init(init_integration.entry_id)
     assert result["type"] is FlowResultType.FORM
-    assert _suggested(result)[CONF_RECIPIENTS] == ["it@contoso.com", "ops@contoso.com"]
+    assert suggested_values(result)[CONF_RECIPIENTS] == [
+        "it@contoso.com",
+        "ops@contoso.com",
+    ]
     result = await hass.config_entries.options.async_configure(
         result["flow_id"],
         {
@@ -89,14 +81,14 @@ async def test_options_refuse_bad_recipients(
     )
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {CONF_RECIPIENTS: error}
-    assert _suggested(result)[CONF_RECIPIENTS] == recipients
+    assert suggested_values(result)[CONF_RECIPIENTS] == recipients
     result = await hass.config_entries.options.async_configure(
         result["flow_id"], {CONF_RECIPIENTS: ["it@contoso.com"], CONF_MAX_AGE_HOURS: 24}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
 
 
-async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> FlowResult:
+async def _reconfigure(hass: HomeAssistant, entry: MockConfigEntry) -> ConfigFlowResult:
     """Open the reconfigure form of an entry."""
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_RECONFIGURE, "entry_id": entry.entry_id}
@@ -111,7 +103,7 @@ async def test_reconfigure_to_another_tenant(
 ) -> None:
     """Moving to another tenant and sender is probed, saved and reloaded."""
     result = await _reconfigure(hass, init_integration)
-    assert _suggested(result)[CONF_TENANT_DOMAIN] == "contoso.com"
+    assert suggested_values(result)[CONF_TENANT_DOMAIN] == "contoso.com"
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_TENANT_DOMAIN: "fabrikam.com", CONF_SENDER: "ha@fabrikam.com"},
@@ -145,7 +137,7 @@ async def test_reconfigure_with_a_manual_smart_host(
     }
     result = await hass.config_entries.flow.async_configure(result["flow_id"], bad)
     assert result["errors"] == {CONF_SMART_HOST: "smart_host_ip_literal"}
-    assert _suggested(result) == bad
+    assert suggested_values(result) == bad
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {**bad, CONF_SMART_HOST: "smtp.office365.com"}
     )
@@ -197,7 +189,7 @@ async def test_reconfigure_errors_recover(
     assert result["reason"] == "reconfigure_successful"
     await hass.async_block_till_done()
     assert init_integration.data[CONF_SENDER] == "Alerts@contoso.com"
-    assert MX_HOST == init_integration.runtime_data.smart_host.host
+    assert init_integration.runtime_data.smart_host.host == MX_HOST
 
 
 async def test_reconfigure_to_a_sender_of_another_entry_aborts(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import voluptuous as vol
-
 from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
@@ -21,6 +19,7 @@ from homeassistant.helpers.selector import (
     TextSelectorConfig,
     TextSelectorType,
 )
+import voluptuous as vol
 
 from .const import (
     CONF_MAX_AGE_HOURS,
@@ -113,7 +112,10 @@ class DirectSendConfigFlow(ConfigFlow, domain=DOMAIN):
             else:
                 return self.async_create_entry(
                     title=tenant.sender,
-                    data={CONF_TENANT_DOMAIN: tenant.domain, CONF_SENDER: tenant.sender},
+                    data={
+                        CONF_TENANT_DOMAIN: tenant.domain,
+                        CONF_SENDER: tenant.sender,
+                    },
                     options={
                         CONF_RECIPIENTS: recipients,
                         CONF_SENDER_NAME: _sender_name(user_input),

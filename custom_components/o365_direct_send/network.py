@@ -70,7 +70,9 @@ def load_network(development_file: str | None) -> Network:
     )
 
 
-async def async_create_client(hass: HomeAssistant, *, timeout: float) -> DirectSendClient:
+async def async_create_client(
+    hass: HomeAssistant, *, timeout: float
+) -> DirectSendClient:
     """Create a Direct Send client on this installation's network settings."""
     network = await async_get_network(hass)
     if network.nameservers is None:

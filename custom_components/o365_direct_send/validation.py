@@ -8,7 +8,13 @@ from typing import Any
 
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_RECIPIENTS, CONF_SENDER, CONF_SMART_HOST, CONF_TENANT_DOMAIN, PROBE_TIMEOUT
+from .const import (
+    CONF_RECIPIENTS,
+    CONF_SENDER,
+    CONF_SMART_HOST,
+    CONF_TENANT_DOMAIN,
+    PROBE_TIMEOUT,
+)
 from .directsend import (
     DirectSendError,
     InvalidAddressError,

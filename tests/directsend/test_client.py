@@ -13,8 +13,8 @@ from custom_components.o365_direct_send.directsend import (
     ConnectFailedError,
     ConnectTimeoutError,
     DirectSendClient,
-    Envelope,
     DisconnectedError,
+    Envelope,
     RecipientOutsideExchangeOnlineError,
     RecipientsRefusedError,
     ReplyError,
@@ -192,7 +192,9 @@ async def test_untrusted_ca_means_no_mail(
         assert other_ca.messages == []
 
 
-async def test_connection_refused(dns_server: DnsResponder, smart_host: SmartHost) -> None:
+async def test_connection_refused(
+    dns_server: DnsResponder, smart_host: SmartHost
+) -> None:
     """Nobody listening on the port is a connect failure."""
     client = DirectSendClient(
         SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),

@@ -76,7 +76,7 @@ async def test_answers_are_cached_for_their_ttl(dns_server: DnsResponder) -> Non
     """A second lookup within the TTL asks DNS nothing; after it, DNS again."""
     now = [100.0]
     resolver = SmartHostResolver(
-        _resolver(dns_server)._resolver,  # noqa: SLF001
+        _resolver(dns_server)._resolver,
         clock=lambda: now[0],
     )
     await resolver.smart_host("contoso.com")
@@ -92,7 +92,7 @@ async def test_last_good_answer_stands_in_while_dns_is_down(
 ) -> None:
     """When DNS stops answering, the last answer serves until TTL plus grace."""
     now = [0.0]
-    base = _resolver(dns_server, timeout=0.3)._resolver  # noqa: SLF001
+    base = _resolver(dns_server, timeout=0.3)._resolver
     resolver = SmartHostResolver(base, stale_grace=600, clock=lambda: now[0])
     first = await resolver.smart_host("contoso.com")
     dns_server.servfail("contoso.com")
@@ -106,7 +106,7 @@ async def test_last_good_answer_stands_in_while_dns_is_down(
 async def test_mx_change_is_picked_up_after_ttl(dns_server: DnsResponder) -> None:
     """A tenant that moves to the DANE endpoint is followed once the TTL ends."""
     now = [0.0]
-    base = _resolver(dns_server)._resolver  # noqa: SLF001
+    base = _resolver(dns_server)._resolver
     resolver = SmartHostResolver(base, clock=lambda: now[0])
     assert (await resolver.smart_host("contoso.com")).host == (
         "contoso-com.mail.protection.outlook.com"
@@ -122,7 +122,7 @@ async def test_mx_change_is_picked_up_after_ttl(dns_server: DnsResponder) -> Non
 @pytest.mark.parametrize(
     "setup",
     [
-        lambda dns: None,
+        lambda _: None,
         lambda dns: dns.add_a("nomx.example", "127.0.0.1"),
         lambda dns: dns.add_mx("nomx.example", [(0, ".")]),
     ],
@@ -141,7 +141,10 @@ async def test_mx_elsewhere_is_not_exchange_online(dns_server: DnsResponder) -> 
     """A domain behind a third-party gateway is refused, naming the host."""
     dns_server.add_mx(
         "gateway.example",
-        [(10, "eu-smtp-inbound-1.mimecast.com"), (20, "gw-example.mail.protection.outlook.com")],
+        [
+            (10, "eu-smtp-inbound-1.mimecast.com"),
+            (20, "gw-example.mail.protection.outlook.com"),
+        ],
     )
     with pytest.raises(NotExchangeOnlineError) as caught:
         await _resolver(dns_server).smart_host("gateway.example")
@@ -186,7 +189,8 @@ async def test_pinned_host_replaces_mx(dns_server: DnsResponder) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["52.101.0.1", "[2a01:111:f400::1]", "smtp.office365.com", "mx.gmail.example"]
+    "host",
+    ["52.101.0.1", "[2a01:111:f400::1]", "smtp.office365.com", "mx.gmail.example"],
 )
 def test_pinned_host_must_be_exchange_online(
     dns_server: DnsResponder, host: str

@@ -117,7 +117,7 @@ class SmartHost:
     async def wait_for_messages(
         self,
         n: int,
-        timeout: float | None = 5,  # noqa: ASYNC109
+        timeout: float | None = 5,
     ) -> list[ReceivedMessage]:
         """Wait until n messages were accepted (None: no timeout); return them all."""
         async with asyncio.timeout(timeout):

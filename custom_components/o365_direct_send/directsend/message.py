@@ -30,7 +30,7 @@ def single_line(text: str) -> str:
     return _LINE_BREAKS.sub(" ", text).strip()
 
 
-def build_alert(  # noqa: PLR0913
+def build_alert(
     *,
     sender: str,
     sender_name: str | None,

@@ -10,6 +10,15 @@ import dns.asyncresolver
 import dns.exception
 import dns.name
 import dns.rdatatype
+
+# dnspython imports each record type's module on first use; importing them here
+# keeps that file access out of the event loop.
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.ANY.MX
+import dns.rdtypes.ANY.SOA
+import dns.rdtypes.ANY.TXT
+import dns.rdtypes.IN.A
+import dns.rdtypes.IN.AAAA
 import dns.resolver
 
 from .addresses import is_ip_literal, normalize_domain
