@@ -235,7 +235,7 @@ async def _repair(dns: DnsResponder, smart_host: SmartHost) -> None:
         (VALID_INPUT, _silent, "base", "port_blocked", ("host", MX_HOST)),
         (VALID_INPUT, _no_starttls, "base", "starttls_unavailable", ("host", MX_HOST)),
         (VALID_INPUT, _wrong_certificate, "base", "tls_failed", ("host", MX_HOST)),
-        (VALID_INPUT, _busy, "base", "smtp_refused", ("code", "421")),
+        (VALID_INPUT, _busy, "base", "service_busy", ("code", "421")),
         (VALID_INPUT, _cut, "base", "disconnected", ("host", MX_HOST)),
     ],
 )

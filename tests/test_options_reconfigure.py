@@ -180,7 +180,7 @@ async def test_reconfigure_errors_recover(
         result["flow_id"],
         {CONF_TENANT_DOMAIN: "contoso.com", CONF_SENDER: "Alerts@contoso.com"},
     )
-    assert result["errors"] == {"base": "smtp_refused"}
+    assert result["errors"] == {"base": "service_busy"}
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"],
         {CONF_TENANT_DOMAIN: "contoso.com", CONF_SENDER: "Alerts@contoso.com"},

@@ -19,6 +19,9 @@ CONF_MAX_AGE_HOURS: Final = "max_age_hours"
 DEFAULT_MAX_AGE_HOURS: Final = 24
 MAX_MAX_AGE_HOURS: Final = 168
 
+# Fired for every message that failed for good or expired, for fallbacks.
+EVENT_DELIVERY_FAILED: Final = f"{DOMAIN}_delivery_failed"
+
 # Seconds. DNS answers quickly or not at all; the config flow's probe keeps the
 # user waiting, while a send may meet a slow, throttled smart host.
 DNS_TIMEOUT: Final = 10.0

@@ -19,11 +19,21 @@ from .directsend import (
     TlsError,
     TransportError,
 )
+from .directsend.replies import classify as classify_reply
 
 
-def describe_refusals(refused: dict[str, Reply]) -> str:
+def describe_refusals(refused: dict[str, Reply | None]) -> str:
     """List refused recipients with the reply each one got."""
-    return "; ".join(f"{address}: {reply}" for address, reply in refused.items())
+    return "; ".join(
+        f"{address}: {reply if reply is not None else 'expired'}"
+        for address, reply in refused.items()
+    )
+
+
+def translate_reply(reply: Reply, host: str | None) -> tuple[str, dict[str, str]]:
+    """Return the translation key and placeholders that explain a server reply."""
+    classification = classify_reply(reply, host)
+    return classification.key.value, classification.placeholders
 
 
 def translate_error(err: DirectSendError) -> tuple[str, dict[str, str]]:
@@ -49,15 +59,11 @@ def translate_error(err: DirectSendError) -> tuple[str, dict[str, str]]:
         case TlsError():
             return "tls_failed", {"host": err.host, "error": str(err)}
         case ReplyError():
-            return "smtp_refused", {
-                "host": err.host,
-                "code": str(err.reply.code),
-                "text": err.reply.text,
-            }
+            return translate_reply(err.reply, err.host)
         case RecipientsRefusedError():
             return "recipients_refused", {
                 "host": err.host,
-                "refusals": describe_refusals(err.refused),
+                "refusals": describe_refusals(dict(err.refused)),
             }
         case DisconnectedError():
             return "disconnected", {"host": err.host, "error": str(err)}

@@ -6,15 +6,19 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
+from .delivery import DeliveryCoordinator
 from .directsend import DirectSendClient, SmartHost
+from .directsend.diagnosis import ConnectionReport
 
 
 @dataclass(slots=True, kw_only=True)
 class DirectSendData:
-    """The client and the smart host found at setup for one tenant sender."""
+    """The client, smart host, outbox and last connection test of a sender."""
 
     client: DirectSendClient
     smart_host: SmartHost
+    delivery: DeliveryCoordinator
+    last_report: ConnectionReport | None = None
 
 
 type DirectSendConfigEntry = ConfigEntry[DirectSendData]

@@ -13,14 +13,13 @@ from .const import (
     CONF_SENDER_NAME,
     CONF_TENANT_DOMAIN,
     DOMAIN,
-    LOGGER,
 )
-from .directsend import DirectSendError, build_alert
+from .directsend import Attempt, render_alert
 from .entity import DirectSendEntity
 from .failures import describe_refusals, translate_error
 from .models import DirectSendConfigEntry
 
-# Each send opens its own session; the smart host, not Home Assistant, limits them.
+# The outbox bounds sessions per smart host; callers need not wait on each other.
 PARALLEL_UPDATES = 0
 
 
@@ -44,36 +43,41 @@ class DirectSendNotifyEntity(DirectSendEntity, NotifyEntity):
         super().__init__(entry, "notify")
 
     async def async_send_message(self, message: str, title: str | None = None) -> None:
-        """Mail the message to every default recipient in one message."""
+        """Queue one mail to every default recipient and attempt it at once."""
         options = self.entry.options
-        envelope = build_alert(
+        envelope = await render_alert(
             sender=self.entry.data[CONF_SENDER],
             sender_name=options.get(CONF_SENDER_NAME),
             recipients=options[CONF_RECIPIENTS],
             title=title,
             body=message,
         )
-        try:
-            result = await self.entry.runtime_data.client.send(
-                self.entry.data[CONF_TENANT_DOMAIN], envelope
-            )
-        except DirectSendError as err:
-            key, placeholders = translate_error(err)
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key=key,
-                translation_placeholders=placeholders,
-            ) from err
-        LOGGER.debug(
-            "%s accepted %s for %s", result.host, envelope.message_id, result.accepted
+        attempt = await self.entry.runtime_data.delivery.async_submit(
+            self.entry.data[CONF_TENANT_DOMAIN], envelope
         )
-        if result.refused:
-            raise HomeAssistantError(
-                translation_domain=DOMAIN,
-                translation_key="some_recipients_refused",
-                translation_placeholders={
-                    "host": result.host,
-                    "accepted": ", ".join(result.accepted),
-                    "refusals": describe_refusals(result.refused),
-                },
-            )
+        raise_for_refusal(attempt, self.entry.runtime_data.smart_host.host)
+
+
+def raise_for_refusal(attempt: Attempt, host: str) -> None:
+    """Raise when recipients were refused for good; temporary trouble stays queued."""
+    if not attempt.failed:
+        return
+    if attempt.delivered or attempt.pending:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="some_recipients_refused",
+            translation_placeholders={
+                "accepted": ", ".join(attempt.delivered + attempt.pending),
+                "refusals": describe_refusals(attempt.failed),
+            },
+        )
+    if attempt.error is not None:
+        key, placeholders = translate_error(attempt.error)
+    else:
+        key = "recipients_refused"
+        placeholders = {"host": host, "refusals": describe_refusals(attempt.failed)}
+    raise HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders=placeholders,
+    )

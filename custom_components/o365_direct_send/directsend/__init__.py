@@ -6,8 +6,8 @@ from .errors import (
     ConnectFailedError,
     ConnectTimeoutError,
     DirectSendError,
-    DiscoveryError,
     DisconnectedError,
+    DiscoveryError,
     DnsLookupError,
     InvalidAddressError,
     NoMxError,
@@ -20,19 +20,28 @@ from .errors import (
     TransportError,
 )
 from .message import DEFAULT_SUBJECT, Envelope, build_alert, single_line
+from .outbox import Attempt, Failure, Outbox, OutboxStorage, Outcome, QueuedMessage
+from .pool import PooledSession, SessionPool
+from .render import RENDER_IN_THREAD_ABOVE, render_alert
 from .replies import Reply
+from .retry import Disposition, ErrorKind, RetryPolicy, classify, decide
 from .smarthost import MxRecord, SmartHost, SmartHostResolver, is_exchange_online_host
 from .transport import (
+    MAX_RECIPIENTS,
     DeliveryResult,
     SessionInfo,
     SmtpSession,
     TlsDetails,
     TransportSettings,
+    is_too_many_recipients,
     require_secure_context,
 )
 
 __all__ = [
     "DEFAULT_SUBJECT",
+    "MAX_RECIPIENTS",
+    "RENDER_IN_THREAD_ABOVE",
+    "Attempt",
     "ConnectFailedError",
     "ConnectTimeoutError",
     "DeliveryResult",
@@ -40,18 +49,28 @@ __all__ = [
     "DirectSendError",
     "DisconnectedError",
     "DiscoveryError",
+    "Disposition",
     "DnsLookupError",
     "Envelope",
+    "ErrorKind",
+    "Failure",
     "InvalidAddressError",
     "MxRecord",
     "NoMxError",
     "NotExchangeOnlineError",
+    "Outbox",
+    "OutboxStorage",
+    "Outcome",
+    "PooledSession",
     "ProbeResult",
+    "QueuedMessage",
     "RecipientOutsideExchangeOnlineError",
     "RecipientsRefusedError",
     "Reply",
     "ReplyError",
+    "RetryPolicy",
     "SessionInfo",
+    "SessionPool",
     "SmartHost",
     "SmartHostResolver",
     "SmtpSession",
@@ -61,11 +80,15 @@ __all__ = [
     "TransportError",
     "TransportSettings",
     "build_alert",
+    "classify",
+    "decide",
     "domain_of",
     "is_exchange_online_host",
     "is_ip_literal",
+    "is_too_many_recipients",
     "normalize_address",
     "normalize_domain",
+    "render_alert",
     "require_secure_context",
     "single_line",
 ]

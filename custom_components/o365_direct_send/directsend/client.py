@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Iterable
+import contextlib
 from dataclasses import dataclass
 import time
 
@@ -10,18 +12,23 @@ from .addresses import domain_of
 from .errors import (
     ConnectFailedError,
     ConnectTimeoutError,
+    DnsLookupError,
     NoMxError,
     NotExchangeOnlineError,
     RecipientOutsideExchangeOnlineError,
     TransportError,
 )
 from .message import Envelope
-from .smarthost import SmartHost, SmartHostResolver
+from .smarthost import DEFAULT_STALE_GRACE, SmartHost, SmartHostResolver
 from .transport import DeliveryResult, SessionInfo, SmtpSession, TransportSettings
 
 # Only failures to reach a host move on to the next address or MX host; a host
 # that answers and refuses would refuse again elsewhere.
 _UNREACHABLE = (ConnectFailedError, ConnectTimeoutError)
+
+
+class _LookupAbandonedError(Exception):
+    """The caller running a shared lookup was cancelled; a waiting one takes over."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,14 +44,44 @@ class ProbeResult:
 class DirectSendClient:
     """Send mail into Exchange Online mailboxes with SMTP Direct Send."""
 
-    def __init__(self, resolver: SmartHostResolver, settings: TransportSettings) -> None:
+    def __init__(
+        self,
+        resolver: SmartHostResolver,
+        settings: TransportSettings,
+        *,
+        stale_grace: float = DEFAULT_STALE_GRACE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         """Combine smart host discovery with the SMTP transport settings."""
         self.resolver = resolver
         self.settings = settings
+        self._stale_grace = stale_grace
+        self._clock = clock
+        self._known_addresses: dict[str, tuple[list[str], float]] = {}
+        self._lookups: dict[str, asyncio.Future[SmartHost]] = {}
 
     async def smart_host(self, domain: str) -> SmartHost:
-        """Return the Exchange Online smart host of a domain."""
-        return await self.resolver.smart_host(domain)
+        """Return the Exchange Online smart host of a domain; callers share lookups."""
+        # A burst would otherwise send one identical query per message. The first
+        # caller looks up in its own task, so nothing outlives a cancelled caller.
+        while (shared := self._lookups.get(domain)) is not None:
+            with contextlib.suppress(_LookupAbandonedError):
+                return await asyncio.shield(shared)
+        shared = self._lookups[domain] = asyncio.get_running_loop().create_future()
+        try:
+            found = await self.resolver.smart_host(domain)
+        except Exception as err:
+            shared.set_exception(err)
+            raise
+        else:
+            shared.set_result(found)
+            return found
+        finally:
+            del self._lookups[domain]
+            if not shared.done():
+                shared.set_exception(_LookupAbandonedError())
+            # Marks an error as seen even when no other caller was waiting.
+            shared.exception()
 
     async def check_recipients(self, recipients: Iterable[str]) -> None:
         """Raise unless every recipient's domain is hosted in Exchange Online."""
@@ -67,7 +104,7 @@ class DirectSendClient:
         """Open a TLS session with the first smart host address that answers."""
         last_error = TransportError(smart_host.host, "no address answered")
         for host in smart_host.hosts:
-            for address in await self.resolver.addresses(host):
+            for address in await self.addresses(host):
                 session = SmtpSession(self.settings, host, address)
                 try:
                     info = await session.open()
@@ -76,6 +113,19 @@ class DirectSendClient:
                     continue
                 return session, info
         raise last_error
+
+    async def addresses(self, host: str) -> list[str]:
+        """Return a smart host's addresses; the last good ones stand in while DNS fails."""
+        try:
+            found = await self.resolver.addresses(host)
+        except DnsLookupError:
+            # A stale cached MX is useless if its A lookup fails in the same outage.
+            known = self._known_addresses.get(host)
+            if known is None or self._clock() > known[1] + self._stale_grace:
+                raise
+            return known[0]
+        self._known_addresses[host] = (found, self._clock())
+        return found
 
     async def probe(self, smart_host: SmartHost) -> ProbeResult:
         """Connect, STARTTLS and QUIT without sending mail; report what was seen."""

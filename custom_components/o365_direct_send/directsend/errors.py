@@ -47,6 +47,10 @@ class NotExchangeOnlineError(DiscoveryError):
 class TransportError(DirectSendError):
     """The SMTP session with the smart host failed."""
 
+    # The command of a mail transaction that failed ("MAIL", "RCPT" or "DATA"),
+    # or None outside a transaction: only a failure at MAIL proves nothing was sent.
+    stage: str | None = None
+
     def __init__(self, host: str, message: str) -> None:
         """Name the smart host."""
         super().__init__(f"{host}: {message}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+import contextlib
 from dataclasses import dataclass, field
 import ssl
 from types import TracebackType
@@ -13,6 +16,7 @@ from .errors import (
     ConnectFailedError,
     ConnectTimeoutError,
     DisconnectedError,
+    InvalidAddressError,
     RecipientsRefusedError,
     ReplyError,
     StartTlsUnavailableError,
@@ -24,6 +28,11 @@ from .replies import Reply
 
 SMTP_PORT = 25
 DEFAULT_TIMEOUT = 30.0
+# Exchange Online takes at most 200 recipients of one domain per transaction.
+MAX_RECIPIENTS = 200
+_TOO_MANY_RECIPIENTS = (452, "4.5.3")
+# A TLS connection that ends mid-handshake was cut, not refused: try again later.
+_TLS_CUT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 
 
 def require_secure_context(context: ssl.SSLContext) -> ssl.SSLContext:
@@ -73,12 +82,18 @@ class SessionInfo:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DeliveryResult:
-    """Which recipients the smart host accepted and which it refused."""
+    """Which recipients the smart host accepted, refused, or left for another transaction."""
 
     host: str
     accepted: tuple[str, ...]
     refused: dict[str, Reply]
     reply: Reply
+    deferred: tuple[str, ...] = ()
+
+
+def is_too_many_recipients(reply: Reply) -> bool:
+    """Return whether a RCPT reply asks for the rest in another transaction."""
+    return (reply.code, reply.enhanced_code) == _TOO_MANY_RECIPIENTS
 
 
 class SmtpSession:
@@ -89,6 +104,7 @@ class SmtpSession:
         self.host = host
         self.address = address
         self._settings = settings
+        self.transactions = 0
         self._smtp = aiosmtplib.SMTP(
             hostname=address,
             port=settings.port,
@@ -141,31 +157,108 @@ class SmtpSession:
         )
 
     async def send(self, envelope: Envelope) -> DeliveryResult:
-        """Send one message in one transaction and report each recipient's fate."""
+        """Send one message in as many transactions as the recipient limits need."""
+        accepted: list[str] = []
+        refused: dict[str, Reply] = {}
+        reply: Reply | None = None
+        queue = list(envelope.recipients)
+        while queue:
+            chunk, queue = queue[:MAX_RECIPIENTS], queue[MAX_RECIPIENTS:]
+            try:
+                result = await self.transaction(envelope.sender, chunk, envelope.data)
+            except RecipientsRefusedError as err:
+                refused.update(err.refused)
+                continue
+            accepted.extend(result.accepted)
+            refused.update(result.refused)
+            queue[:0] = result.deferred
+            reply = result.reply
+        if reply is None:
+            raise RecipientsRefusedError(self.host, refused)
+        return DeliveryResult(
+            host=self.host, accepted=tuple(accepted), refused=refused, reply=reply
+        )
+
+    async def transaction(
+        self, sender: str, recipients: Sequence[str], data: bytes
+    ) -> DeliveryResult:
+        """Run one MAIL, RCPT..., DATA transaction; after 452 4.5.3 defer the rest."""
+        accepted: list[str] = []
+        refused: dict[str, Reply] = {}
+        deferred: tuple[str, ...] = ()
+        stage, address = "MAIL", sender
         try:
-            refused, text = await self._smtp.sendmail(
-                envelope.sender, list(envelope.recipients), envelope.data
-            )
+            await self._smtp.mail(sender, options=self._mail_options(data))
+            stage = "RCPT"
+            for index, recipient in enumerate(recipients):
+                address = recipient
+                try:
+                    await self._smtp.rcpt(recipient)
+                except aiosmtplib.SMTPRecipientRefused as err:
+                    reply = Reply(err.code, err.message)
+                    if not is_too_many_recipients(reply):
+                        refused[recipient] = reply
+                        continue
+                    rest = tuple(recipients[index:])
+                    if accepted:
+                        deferred = rest
+                    else:
+                        refused.update(dict.fromkeys(rest, reply))
+                    break
+                accepted.append(recipient)
+            if not accepted:
+                await self._reset()
+                raise RecipientsRefusedError(self.host, refused)
+            stage = "DATA"
+            response = await self._smtp.data(data)
+        except ValueError as err:
+            # aiosmtplib refuses an address it cannot quote safely before sending it.
+            await self._reset()
+            raise InvalidAddressError(address) from err
         except (aiosmtplib.SMTPException, OSError) as err:
-            raise _translate(self.host, err) from err
-        refused_replies = {
-            recipient: Reply(response.code, response.message)
-            for recipient, response in refused.items()
-        }
+            if isinstance(err, aiosmtplib.SMTPResponseException):
+                await self._reset()
+            error = _translate(self.host, err)
+            error.stage = stage
+            raise error from err
+        self.transactions += 1
         return DeliveryResult(
             host=self.host,
-            accepted=tuple(r for r in envelope.recipients if r not in refused_replies),
-            refused=refused_replies,
-            reply=Reply(250, text),
+            accepted=tuple(accepted),
+            refused=refused,
+            reply=Reply(response.code, response.message),
+            deferred=deferred,
         )
+
+    def _mail_options(self, data: bytes) -> list[str]:
+        """Declare the message size when the host takes SIZE, as DATA will send it."""
+        if not self._smtp.supports_extension("size"):
+            return []
+        size = len(data) if data.endswith(b"\r\n") else len(data) + 2
+        return [f"SIZE={size}"]
+
+    async def _reset(self) -> None:
+        """Abandon the transaction with RSET; drop a session that cannot."""
+        if not self._smtp.is_connected:
+            return
+        try:
+            await self._smtp.rset()
+        except (aiosmtplib.SMTPException, OSError):
+            self._smtp.close()
 
     async def close(self) -> None:
         """Say QUIT when still connected, then drop the connection."""
         if self._smtp.is_connected:
-            try:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await self._smtp.quit()
-            except (aiosmtplib.SMTPException, OSError):
-                pass
+        self._smtp.close()
+
+    def abort(self) -> None:
+        """Drop the connection without QUIT: its state is unknown or it is gone."""
+        # A plain close would wait up to 30 s for the peer's TLS close_notify.
+        transport = self._smtp.transport
+        if isinstance(transport, asyncio.WriteTransport):
+            transport.abort()
         self._smtp.close()
 
     def _tls_details(self) -> TlsDetails:
@@ -183,6 +276,8 @@ class SmtpSession:
 
 def _translate(host: str, err: BaseException) -> TransportError:
     """Map an aiosmtplib or socket failure to the core's error for it."""
+    if isinstance(err, _TLS_CUT):
+        return DisconnectedError(host, f"TLS handshake cut: {err}")
     if isinstance(err, ssl.SSLError | ssl.CertificateError):
         return TlsError(host, str(err))
     if isinstance(err, aiosmtplib.SMTPConnectTimeoutError):
@@ -191,12 +286,8 @@ def _translate(host: str, err: BaseException) -> TransportError:
         return ReplyError(host, Reply(err.code, err.message))
     if isinstance(err, aiosmtplib.SMTPConnectError):
         if isinstance(err.__cause__, ssl.SSLError):
-            return TlsError(host, str(err.__cause__))
+            return _translate(host, err.__cause__)
         return ConnectFailedError(host, str(err))
-    if isinstance(err, aiosmtplib.SMTPRecipientsRefused):
-        return RecipientsRefusedError(
-            host, {r.recipient: Reply(r.code, r.message) for r in err.recipients}
-        )
     if isinstance(err, aiosmtplib.SMTPResponseException):
         return ReplyError(host, Reply(err.code, err.message))
     if isinstance(err, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):

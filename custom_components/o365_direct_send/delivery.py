@@ -1,0 +1,214 @@
+"""The outbox of an entry: stored by Home Assistant, drained on a timer, watched."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.event import async_call_later
+from homeassistant.helpers.storage import Store
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator
+from homeassistant.util import dt as dt_util
+
+from .const import (
+    CONF_MAX_AGE_HOURS,
+    DEFAULT_MAX_AGE_HOURS,
+    DOMAIN,
+    EVENT_DELIVERY_FAILED,
+    LOGGER,
+)
+from .directsend import (
+    Attempt,
+    DirectSendClient,
+    Envelope,
+    Failure,
+    Outbox,
+    Outcome,
+    RetryPolicy,
+)
+from .failures import describe_refusals
+
+STORAGE_VERSION = 1
+
+type JsonDict = dict[str, Any]
+
+
+class OutboxStore:
+    """Keep an entry's outbox in Home Assistant's storage, written atomically."""
+
+    def __init__(self, hass: HomeAssistant, entry_id: str) -> None:
+        """Use one storage file per config entry."""
+        self._store: Store[list[JsonDict]] = Store(
+            hass, STORAGE_VERSION, f"{DOMAIN}.outbox.{entry_id}", atomic_writes=True
+        )
+
+    async def load(self) -> list[JsonDict] | None:
+        """Return the saved messages, or None when nothing was ever saved."""
+        return await self._store.async_load()
+
+    async def save(self, items: list[JsonDict]) -> None:
+        """Replace the saved messages with these."""
+        await self._store.async_save(items)
+
+    async def remove(self) -> None:
+        """Delete the storage file."""
+        await self._store.async_remove()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DeliveryStatus:
+    """What the status entities show: the queue, the last success and failure."""
+
+    queued: int
+    delivered: int
+    failed: int
+    expired: int
+    last_delivered: datetime | None
+    last_failure: Failure | None
+    problem: bool
+
+
+class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
+    """Own an entry's outbox: submit, retry on a timer, tell entities and automations."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry_id: str,
+        options: dict[str, Any],
+        client: DirectSendClient,
+        on_attempt: Callable[[Attempt], None],
+    ) -> None:
+        """Create the outbox; nothing is loaded or sent until async_start."""
+        super().__init__(hass, LOGGER, name=f"{DOMAIN} outbox {entry_id}")
+        self.entry_id = entry_id
+        self.store = OutboxStore(hass, entry_id)
+        max_age = options.get(CONF_MAX_AGE_HOURS, DEFAULT_MAX_AGE_HOURS) * 3600.0
+        self._on_attempt = on_attempt
+        self.outbox = Outbox(
+            client,
+            self.store,
+            policy=RetryPolicy(max_age=max_age),
+            clock=_now,
+            listener=self._attempted,
+        )
+        self._unsub_timer: CALLBACK_TYPE | None = None
+        self._drain_task: asyncio.Task[None] | None = None
+        self._stopped = False
+
+    async def _async_update_data(self) -> DeliveryStatus:
+        """Return the outbox's status; the outbox pushes, nothing is polled."""
+        return self._status()
+
+    async def async_start(self) -> None:
+        """Load messages queued before a restart and deliver those that are due."""
+        await self.outbox.load()
+        if self.outbox.pending:
+            LOGGER.info("%s alerts waiting in the outbox", self.outbox.pending)
+        self.async_set_updated_data(self._status())
+        self._schedule()
+
+    async def async_submit(self, domain: str, envelope: Envelope) -> Attempt:
+        """Store a message, attempt it at once, and return how that went."""
+        attempt = await self.outbox.submit(domain, envelope)
+        self.async_set_updated_data(self._status())
+        self._schedule()
+        return attempt
+
+    async def async_stop(self) -> None:
+        """Stop retrying and close sessions; queued messages stay stored."""
+        self._stopped = True
+        self._cancel_timer()
+        await self.outbox.aclose()
+        if self._drain_task is not None:
+            await self._drain_task
+
+    @callback
+    def _schedule(self) -> None:
+        """Wake up for the next retry or expiry, replacing any earlier wake-up."""
+        self._cancel_timer()
+        delay = self.outbox.next_due_in()
+        if delay is not None and not self._stopped:
+            self._unsub_timer = async_call_later(self.hass, delay, self._wake)
+
+    @callback
+    def _cancel_timer(self) -> None:
+        """Cancel the pending wake-up, if any."""
+        if self._unsub_timer is not None:
+            self._unsub_timer()
+            self._unsub_timer = None
+
+    @callback
+    def _wake(self, _: datetime) -> None:
+        """Start retrying the due messages."""
+        self._unsub_timer = None
+        self._drain_task = self.hass.async_create_task(
+            self._async_drain(), f"{DOMAIN} outbox {self.entry_id}"
+        )
+
+    async def _async_drain(self) -> None:
+        """Retry every due message, then sleep until the next one is due."""
+        await self.outbox.drain()
+        self._drain_task = None
+        self.async_set_updated_data(self._status())
+        self._schedule()
+
+    @callback
+    def _attempted(self, attempt: Attempt) -> None:
+        """Log an attempt, fire the failure event, and let the entry react."""
+        if attempt.outcome is Outcome.QUEUED and attempt.failure is not None:
+            LOGGER.warning(
+                "Alert %s not delivered yet, will retry: %s",
+                attempt.message_id,
+                attempt.failure.error,
+            )
+        if attempt.failed or attempt.outcome in (Outcome.FAILED, Outcome.EXPIRED):
+            self.hass.bus.async_fire(
+                EVENT_DELIVERY_FAILED, _event_data(self.entry_id, attempt)
+            )
+        self._on_attempt(attempt)
+
+    def _status(self) -> DeliveryStatus:
+        """Take a snapshot of the outbox for the entities."""
+        outbox = self.outbox
+        return DeliveryStatus(
+            queued=outbox.pending,
+            delivered=outbox.delivered,
+            failed=outbox.failed,
+            expired=outbox.expired,
+            last_delivered=(
+                None
+                if outbox.last_delivered_at is None
+                else dt_util.utc_from_timestamp(outbox.last_delivered_at)
+            ),
+            last_failure=outbox.last_failure,
+            problem=outbox.problem,
+        )
+
+
+def _now() -> float:
+    """Return Home Assistant's time as a Unix timestamp (tests can freeze it)."""
+    return dt_util.utcnow().timestamp()
+
+
+def _event_data(entry_id: str, attempt: Attempt) -> dict[str, Any]:
+    """Describe a failed or expired message for automations."""
+    failure = attempt.failure
+    reply = None if failure is None else failure.reply
+    failed = dict(attempt.failed) or dict.fromkeys(attempt.expired)
+    return {
+        "config_entry_id": entry_id,
+        "message_id": attempt.message_id,
+        "outcome": attempt.outcome.value,
+        "recipients": list(failed),
+        "delivered_to": list(attempt.delivered),
+        "reason": None if failure is None else failure.kind.value,
+        "reply_code": None if reply is None else reply.code,
+        "reply_text": None if reply is None else reply.text,
+        "error": None if failure is None else failure.error,
+        "refusals": describe_refusals(failed),
+    }

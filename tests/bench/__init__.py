@@ -1,0 +1,1 @@
+"""Benchmarks of the Direct Send core; run by scripts/bench, never by pytest."""
