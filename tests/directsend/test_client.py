@@ -271,3 +271,30 @@ def test_insecure_tls_context_is_refused() -> None:
             require_secure_context(context)
         with pytest.raises(ValueError, match="TLS"):
             TransportSettings(tls_context=context, local_hostname="ha")
+
+
+def test_context_that_leaves_the_minimum_to_openssl_is_accepted() -> None:
+    """Python 3.14's default context says MINIMUM_SUPPORTED; sessions check instead."""
+    context = ssl.create_default_context()
+    context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    assert require_secure_context(context) is context
+
+
+async def test_retired_tls_version_means_no_mail(dns_server: DnsResponder) -> None:
+    """A session that negotiated TLS 1.1 is dropped before MAIL FROM."""
+    async with SmartHost(MX_HOST, legacy_tls=True) as retired:
+        context = retired.client_ssl_context()
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        client = DirectSendClient(
+            SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),
+            TransportSettings(
+                tls_context=context,
+                local_hostname="ha.contoso.com",
+                port=retired.port,
+                timeout=2.0,
+            ),
+        )
+        with pytest.raises(TlsError, match=r"TLSv1\.1 is older than TLS 1\.2"):
+            await client.send(TENANT, _alert())
+        assert retired.messages == []

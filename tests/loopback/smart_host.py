@@ -36,6 +36,7 @@ class SmartHost:
         starttls: bool = True,
         cert_hostname: str | None = None,
         expired_cert: bool = False,
+        legacy_tls: bool = False,
         host: str = LOOPBACK,
         port: int = 0,
     ) -> None:
@@ -54,7 +55,7 @@ class SmartHost:
         if starttls:
             names = (cert_hostname,) if cert_hostname is not None else self.hostnames
             cert = issue_server_cert(self.ca, *names, expired=expired_cert)
-            tls_context = server_ssl_context(cert)
+            tls_context = server_ssl_context(cert, legacy_tls=legacy_tls)
         self._shared = SharedState(self.hostname, tls_context)
         self._handler = Handler(self._shared)
         self.messages: list[ReceivedMessage] = self._shared.messages

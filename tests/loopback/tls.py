@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 import ssl
+import warnings
 
 import trustme
 
@@ -31,10 +32,21 @@ def issue_server_cert(
     )
 
 
-def server_ssl_context(cert: trustme.LeafCert) -> ssl.SSLContext:
-    """Return a server context presenting the certificate, TLS 1.2 or later."""
+def server_ssl_context(
+    cert: trustme.LeafCert, *, legacy_tls: bool = False
+) -> ssl.SSLContext:
+    """Return a server context presenting the certificate, TLS 1.2 or later.
+
+    With legacy_tls it speaks TLS 1.0 and 1.1 only, as a retired server would.
+    """
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if legacy_tls:
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            context.minimum_version = ssl.TLSVersion.TLSv1
+            context.maximum_version = ssl.TLSVersion.TLSv1_1
     cert.configure_cert(context)
     return context
 

@@ -27,6 +27,7 @@ from .message import Envelope
 from .replies import Reply
 
 SMTP_PORT = 25
+_RETIRED_TLS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 DEFAULT_TIMEOUT = 30.0
 # Exchange Online takes at most 200 recipients of one domain per transaction.
 MAX_RECIPIENTS = 200
@@ -37,10 +38,16 @@ _TLS_CUT = (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)
 
 def require_secure_context(context: ssl.SSLContext) -> ssl.SSLContext:
     """Return the context if it verifies the host's certificate on TLS 1.2 or later."""
+    # Python 3.14 reports MINIMUM_SUPPORTED for its default client context; the
+    # session then checks the version it negotiated before it says anything.
+    minimum = context.minimum_version
     if (
         context.verify_mode != ssl.CERT_REQUIRED
         or not context.check_hostname
-        or context.minimum_version < ssl.TLSVersion.TLSv1_2
+        or (
+            minimum != ssl.TLSVersion.MINIMUM_SUPPORTED
+            and minimum < ssl.TLSVersion.TLSv1_2
+        )
     ):
         msg = "The TLS context must verify certificates and host names on TLS >= 1.2"
         raise ValueError(msg)
@@ -142,6 +149,7 @@ class SmtpSession:
             await self._smtp.starttls(
                 server_hostname=self.host, tls_context=self._settings.tls_context
             )
+            self._require_modern_tls()
             ehlo = await self._smtp.ehlo()
         except TransportError:
             self._smtp.close()
@@ -260,6 +268,13 @@ class SmtpSession:
         if isinstance(transport, asyncio.WriteTransport):
             transport.abort()
         self._smtp.close()
+
+    def _require_modern_tls(self) -> None:
+        """Refuse a session that negotiated a protocol older than TLS 1.2."""
+        ssl_object = self._smtp.get_transport_info("ssl_object")
+        version = ssl_object.version() if ssl_object is not None else None
+        if version is None or version in _RETIRED_TLS:
+            raise TlsError(self.host, f"{version} is older than TLS 1.2")
 
     def _tls_details(self) -> TlsDetails:
         """Read the negotiated protocol, cipher and peer certificate."""
