@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 import ssl
+from typing import Any
 
 from homeassistant.config_entries import ConfigEntryState
+from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers import issue_registry as ir
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.o365_direct_send.const import DEVELOPMENT_ENV
+from custom_components.o365_direct_send.directsend import build_alert
 from custom_components.o365_direct_send.network import (
     async_create_client,
     async_get_network,
     load_network,
 )
-from tests.loopback import DnsResponder
+from tests.loopback import DnsResponder, SmartHost
 
 from .conftest import MX_HOST
 
@@ -96,3 +101,59 @@ async def test_development_file_points_at_loopback(
     assert network.nameservers == ["127.0.0.1"]
     assert network.dns_port == dns_server.port
     assert network.smtp_port != 25
+
+
+async def test_removing_the_entry_deletes_its_outbox_and_issues(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    smart_host: SmartHost,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """A removed sender leaves no stored alerts and no repair issues behind."""
+    smart_host.reply_at("MAIL", "550 5.7.68 TenantInboundAttribution; rejected")
+    smart_host.reply_at("MAIL", "451 4.7.500 Server busy")
+    with pytest.raises(HomeAssistantError, match="rejects Direct Send"):
+        await _send(hass, "refused for good")
+    await _send(hass, "queued for a retry")
+    key = f"o365_direct_send.outbox.{init_integration.entry_id}"
+    await hass.async_block_till_done()
+    assert len(hass_storage[key]["data"]) == 1
+    assert issue_registry.issues
+    await hass.config_entries.async_remove(init_integration.entry_id)
+    await hass.async_block_till_done()
+    assert key not in hass_storage
+    assert not [
+        i
+        for (domain, _), i in issue_registry.issues.items()
+        if domain == "o365_direct_send"
+    ]
+
+
+async def test_home_assistant_stop_closes_the_outbox(
+    hass: HomeAssistant, init_integration: MockConfigEntry
+) -> None:
+    """Stopping Home Assistant closes the outbox even if the entry stays loaded."""
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
+    await hass.async_block_till_done()
+    with pytest.raises(RuntimeError, match="closed"):
+        await init_integration.runtime_data.delivery.outbox.submit(
+            "contoso.com",
+            build_alert(
+                sender="alerts@contoso.com",
+                sender_name=None,
+                recipients=["it@contoso.com"],
+                title=None,
+                body="after stop",
+            ),
+        )
+
+
+async def _send(hass: HomeAssistant, message: str) -> None:
+    """Send an alert through the notify entity."""
+    await hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": "notify.contoso_com_mail", "message": message},
+        blocking=True,
+    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,8 @@ from .directsend import (
 from .failures import describe_refusals
 
 STORAGE_VERSION = 1
+# Enough history for a diagnostics download to show a pattern.
+RECENT_FAILURES = 10
 
 type JsonDict = dict[str, Any]
 
@@ -99,6 +102,7 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._drain_task: asyncio.Task[None] | None = None
         self._stopped = False
+        self.recent_failures: deque[Failure] = deque(maxlen=RECENT_FAILURES)
 
     async def _async_update_data(self) -> DeliveryStatus:
         """Return the outbox's status; the outbox pushes, nothing is polled."""
@@ -160,6 +164,8 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
     @callback
     def _attempted(self, attempt: Attempt) -> None:
         """Log an attempt, fire the failure event, and let the entry react."""
+        if attempt.failure is not None:
+            self.recent_failures.append(attempt.failure)
         if attempt.outcome is Outcome.QUEUED and attempt.failure is not None:
             LOGGER.warning(
                 "Alert %s not delivered yet, will retry: %s",
