@@ -181,3 +181,25 @@ async def test_stale_alert_expires_and_the_user_is_told(
     assert event.data["outcome"] == "expired"
     assert event.data["recipients"] == RECIPIENTS
     assert _state(hass, LAST_FAILURE) == "expired"
+
+
+async def test_failing_delivery_is_logged_once_and_its_recovery_too(
+    hass: HomeAssistant,
+    smart_host: SmartHost,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """One warning when alerts stop getting through, one line when they resume."""
+    smart_host.reply_at("MAIL", "451 4.4.3 Temporary server error", times=3)
+    await _send(hass)
+    for _ in range(3):
+        await _advance(hass, freezer, 900)
+    warnings = [
+        record
+        for record in caplog.records
+        if record.levelname == "WARNING" and record.name.startswith("custom_components")
+    ]
+    assert len(warnings) == 1
+    assert "will retry" in warnings[0].getMessage()
+    assert "Alerts are delivered again" in caplog.text
+    assert smart_host.delivered_to(RECIPIENTS[0]) == 1

@@ -22,7 +22,7 @@ from .conftest import RECIPIENTS
 def fast_retries() -> Iterator[None]:
     """Retry after tens of milliseconds: timeouts need real time to pass."""
     fast = partial(RetryPolicy, initial=0.05, cap=0.1, jitter=0.0)
-    with patch("custom_components.o365_direct_send.delivery.RetryPolicy", fast):
+    with patch("custom_components.o365_direct_send.coordinator.RetryPolicy", fast):
         yield
 
 

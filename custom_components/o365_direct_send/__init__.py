@@ -9,7 +9,7 @@ from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
 from .const import CONF_SMART_HOST, CONF_TENANT_DOMAIN, DOMAIN, SEND_TIMEOUT
-from .delivery import DeliveryCoordinator, OutboxStore
+from .coordinator import DeliveryCoordinator, OutboxStore
 from .directsend import Attempt, DiscoveryError, NotExchangeOnlineError
 from .failures import translate_error
 from .models import DirectSendConfigEntry, DirectSendData

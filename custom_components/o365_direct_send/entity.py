@@ -7,7 +7,7 @@ from homeassistant.helpers.entity import Entity
 from homeassistant.helpers.update_coordinator import CoordinatorEntity
 
 from .const import CONF_TENANT_DOMAIN, DOMAIN
-from .delivery import DeliveryCoordinator
+from .coordinator import DeliveryCoordinator
 from .models import DirectSendConfigEntry
 
 

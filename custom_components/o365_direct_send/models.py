@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 
-from .delivery import DeliveryCoordinator
+from .coordinator import DeliveryCoordinator
 from .directsend import DirectSendClient, SmartHost
 from .directsend.diagnosis import ConnectionReport
 

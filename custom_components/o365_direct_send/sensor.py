@@ -18,7 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddEntitiesCallback
 from homeassistant.util import dt as dt_util
 
-from .delivery import DeliveryStatus
+from .coordinator import DeliveryStatus
 from .directsend import ErrorKind, Failure
 from .directsend.replies import ReplyKey, classify as classify_reply
 from .entity import DirectSendStatusEntity

@@ -102,6 +102,7 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
         self._unsub_timer: CALLBACK_TYPE | None = None
         self._drain_task: asyncio.Task[None] | None = None
         self._stopped = False
+        self._failing = False
         self.recent_failures: deque[Failure] = deque(maxlen=RECENT_FAILURES)
 
     async def _async_update_data(self) -> DeliveryStatus:
@@ -164,14 +165,21 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
     @callback
     def _attempted(self, attempt: Attempt) -> None:
         """Log an attempt, fire the failure event, and let the entry react."""
-        if attempt.failure is not None:
-            self.recent_failures.append(attempt.failure)
-        if attempt.outcome is Outcome.QUEUED and attempt.failure is not None:
-            LOGGER.warning(
-                "Alert %s not delivered yet, will retry: %s",
+        if (failure := attempt.failure) is not None:
+            self.recent_failures.append(failure)
+            # Warn when delivery starts failing, not at every retry after that.
+            log = LOGGER.debug if self._failing else LOGGER.warning
+            log(
+                "Alert %s not delivered (%s), %s: %s",
                 attempt.message_id,
-                attempt.failure.error,
+                attempt.outcome.value,
+                "will retry" if attempt.pending else "giving up",
+                failure.error,
             )
+            self._failing = True
+        elif attempt.delivered and self._failing:
+            LOGGER.info("Alerts are delivered again through %s", attempt.domain)
+            self._failing = False
         if attempt.failed or attempt.outcome in (Outcome.FAILED, Outcome.EXPIRED):
             self.hass.bus.async_fire(
                 EVENT_DELIVERY_FAILED, _event_data(self.entry_id, attempt)
