@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 import re
 
+from homeassistant.util.yaml import load_yaml_dict
+
 INTEGRATION = Path(__file__).parent.parent / "custom_components" / "o365_direct_send"
 
 
@@ -72,3 +74,13 @@ def test_placeholders_are_filled() -> None:
         assert isinstance(value, dict)
         for placeholder in re.findall(r"{(\w+)}", value["message"]):
             assert f'"{placeholder}"' in source, (key, placeholder)
+
+
+def test_quality_scale_lists_every_rule_with_a_reason_for_exemptions() -> None:
+    """Every rule of the quality scale is done, or exempt with a comment."""
+    rules = load_yaml_dict(str(INTEGRATION / "quality_scale.yaml"))["rules"]
+    assert len(rules) == 54
+    for name, value in rules.items():
+        if value != "done":
+            assert value["status"] == "exempt", name
+            assert value["comment"], name
