@@ -60,9 +60,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -
         """Raise or clear repair issues after each delivery attempt."""
         async_update_from_attempt(hass, entry, attempt)
 
-    delivery = DeliveryCoordinator(
-        hass, entry.entry_id, dict(entry.options), client, attempted
-    )
+    delivery = DeliveryCoordinator(hass, entry, client, attempted)
     entry.runtime_data = DirectSendData(
         client=client, smart_host=smart_host, delivery=delivery
     )

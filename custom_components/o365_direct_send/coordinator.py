@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.event import async_call_later
 from homeassistant.helpers.storage import Store
@@ -81,16 +82,18 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
     def __init__(
         self,
         hass: HomeAssistant,
-        entry_id: str,
-        options: dict[str, Any],
+        entry: ConfigEntry,
         client: DirectSendClient,
         on_attempt: Callable[[Attempt], None],
     ) -> None:
         """Create the outbox; nothing is loaded or sent until async_start."""
-        super().__init__(hass, LOGGER, name=f"{DOMAIN} outbox {entry_id}")
-        self.entry_id = entry_id
-        self.store = OutboxStore(hass, entry_id)
-        max_age = options.get(CONF_MAX_AGE_HOURS, DEFAULT_MAX_AGE_HOURS) * 3600.0
+        super().__init__(
+            hass, LOGGER, config_entry=entry, name=f"{DOMAIN} outbox {entry.title}"
+        )
+        self.entry_id = entry.entry_id
+        self.store = OutboxStore(hass, entry.entry_id)
+        hours = entry.options.get(CONF_MAX_AGE_HOURS, DEFAULT_MAX_AGE_HOURS)
+        max_age = hours * 3600.0
         self._on_attempt = on_attempt
         self.outbox = Outbox(
             client,

@@ -6,7 +6,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 
 from .const import CONF_TENANT_DOMAIN, DOMAIN
-from .directsend import Attempt, ErrorKind, Outcome
+from .directsend import Attempt, ErrorKind, NotExchangeOnlineError, Outcome
 from .directsend.diagnosis import ConnectionReport
 from .directsend.replies import Repair, classify as classify_reply
 from .models import DirectSendConfigEntry
@@ -100,7 +100,10 @@ def async_update_from_attempt(
     ):
         async_raise(hass, entry, Repair.PORT_BLOCKED, {})
     elif (repair := _REPAIR_OF_KIND.get(failure.kind)) is not None:
-        async_raise(hass, entry, repair, {"error": failure.error})
+        facts = {"error": failure.error}
+        if isinstance(attempt.error, NotExchangeOnlineError):
+            facts["host"] = attempt.error.host
+        async_raise(hass, entry, repair, facts)
 
 
 @callback
