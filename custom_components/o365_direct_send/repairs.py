@@ -122,7 +122,7 @@ def _report_facts(report: ConnectionReport) -> dict[str, str]:
     facts = {
         "host": report.host or UNKNOWN,
         "client_ip": report.client_ip or UNKNOWN,
-        "result": report.spf.result.value if report.spf.result else UNKNOWN,
+        "result": _spf_result(report),
         "record": report.spf.record or UNKNOWN,
         "suggested_record": report.spf.suggested_record or UNKNOWN,
     }
@@ -131,3 +131,9 @@ def _report_facts(report: ConnectionReport) -> dict[str, str]:
         if report.failure.reply is not None:
             facts |= report.failure.reply.placeholders
     return facts
+
+
+def _spf_result(report: ConnectionReport) -> str:
+    """Return the SPF result, with the evaluator's reason when it has one."""
+    result = report.spf.result.value if report.spf.result else UNKNOWN
+    return f"{result}: {report.spf.error}" if report.spf.error else result

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+
+import dns.rdata
 import pytest
 
 from custom_components.o365_direct_send.directsend import (
@@ -12,7 +15,10 @@ from custom_components.o365_direct_send.directsend import (
     SmartHostResolver,
     is_exchange_online_host,
 )
+from custom_components.o365_direct_send.directsend.smarthost import preload_record_types
 from tests.loopback import DnsResponder
+
+from .conftest import MX_HOST
 
 
 @pytest.mark.parametrize(
@@ -198,3 +204,24 @@ def test_pinned_host_must_be_exchange_online(
     """An IP literal or a host outside Exchange Online can never be pinned."""
     with pytest.raises(NotExchangeOnlineError):
         _resolver(dns_server).pin("contoso.com", host)
+
+
+async def test_lookups_import_nothing_after_preload(
+    dns_server: DnsResponder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parsing answers needs no module import, which would block an event loop."""
+    monkeypatch.setattr(dns.rdata, "_rdata_classes", {})
+    preload_record_types()
+
+    def no_import(name: str, package: str | None = None) -> ModuleType:
+        """Fail the test on any import dnspython attempts."""
+        msg = f"dnspython imported {name} while parsing"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(dns.rdata, "import_module", no_import)
+    dns_server.add_txt("contoso.com", ["v=spf1 -all"])
+    resolver = _resolver(dns_server)
+    assert (await resolver.smart_host("contoso.com")).host == MX_HOST
+    assert await resolver.addresses(MX_HOST) == ["127.0.0.1"]
+    with pytest.raises(NoMxError):
+        await resolver.smart_host("nxdomain.example")

@@ -31,7 +31,16 @@ EXCHANGE_TENANTS: Final = (
 )
 # Shows the "not Exchange Online" error: the MX resolves, but to a non-Microsoft host.
 OTHER_PROVIDER: Final = ("gmail.example", "gmail-smtp-in.l.google.example")
-SPF: Final = "v=spf1 include:spf.protection.outlook.com -all"
+# contoso authorises this machine (SPF passes); fabrikam forgets to, so the demo
+# shows the SPF repair with a suggested record.
+TENANT_SPF: Final = {
+    "contoso.example": "v=spf1 ip4:127.0.0.1 include:spf.protection.outlook.com -all",
+    "fabrikam.example": "v=spf1 include:spf.protection.outlook.com -all",
+}
+MICROSOFT_SPF: Final = (
+    "spf.protection.outlook.com",
+    "v=spf1 ip4:40.92.0.0/15 ip4:40.107.0.0/16 ip4:52.100.0.0/15 ip4:104.47.0.0/17 -all",
+)
 SETTINGS_FILE: Final = "development.json"
 CA_FILE: Final = "ca.pem"
 MAIL_DIR: Final = "mail"
@@ -56,8 +65,9 @@ def build_dns(dns_port: int) -> DnsResponder:
     dns = DnsResponder(port=dns_port)
     for domain, mx_host in (*EXCHANGE_TENANTS, OTHER_PROVIDER):
         dns.tenant(domain, mx_host)
-    for domain, _mx_host in EXCHANGE_TENANTS:
-        dns.add_txt(domain, [SPF])
+    for domain, record in TENANT_SPF.items():
+        dns.add_txt(domain, [record])
+    dns.add_txt(MICROSOFT_SPF[0], [MICROSOFT_SPF[1]])
     return dns
 
 

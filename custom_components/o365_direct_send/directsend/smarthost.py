@@ -9,20 +9,35 @@ import time
 import dns.asyncresolver
 import dns.exception
 import dns.name
+import dns.rdata
+import dns.rdataclass
 import dns.rdatatype
-
-# dnspython imports each record type's module on first use; importing them here
-# keeps that file access out of the event loop.
-import dns.rdtypes.ANY.CNAME
-import dns.rdtypes.ANY.MX
-import dns.rdtypes.ANY.SOA
-import dns.rdtypes.ANY.TXT
-import dns.rdtypes.IN.A
-import dns.rdtypes.IN.AAAA
 import dns.resolver
 
 from .addresses import is_ip_literal, normalize_domain
 from .errors import DnsLookupError, NoMxError, NotExchangeOnlineError
+
+# Record types the resolver parses; see preload_record_types.
+RECORD_TYPES = (
+    dns.rdatatype.A,
+    dns.rdatatype.AAAA,
+    dns.rdatatype.CNAME,
+    dns.rdatatype.MX,
+    dns.rdatatype.SOA,
+    dns.rdatatype.TXT,
+)
+
+
+def preload_record_types() -> None:
+    """Load dnspython's record classes now, so parsing never imports in a loop."""
+    # dnspython imports a record type's module (trying the IN class first, then
+    # ANY) the first time it parses one; Home Assistant imports this module off
+    # the event loop, so that file access happens here and not mid-lookup.
+    for rdtype in RECORD_TYPES:
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)
+
+
+preload_record_types()
 
 # Exchange Online endpoints: commercial and GCC, GCC High and DoD, 21Vianet.
 _PROTECTION_SUFFIXES = (
