@@ -34,7 +34,7 @@ def preload_record_types() -> None:
     # ANY) the first time it parses one; Home Assistant imports this module off
     # the event loop, so that file access happens here and not mid-lookup.
     for rdtype in RECORD_TYPES:
-        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)
+        dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)  # type: ignore[no-untyped-call]
 
 
 preload_record_types()
