@@ -26,8 +26,8 @@ from custom_components.o365_direct_send.directsend import (
     StartTlsUnavailableError,
     TlsError,
     TransportError,
-    classify,
     decide,
+    error_kind,
 )
 
 HOST = "contoso-com.mail.protection.outlook.com"
@@ -101,9 +101,9 @@ def test_decide(outcome: Exception | Reply, disposition: Disposition) -> None:
     ],
     ids=lambda value: type(value).__name__,
 )
-def test_classify(error: Exception, kind: ErrorKind) -> None:
+def test_error_kind(error: Exception, kind: ErrorKind) -> None:
     """Every error maps to a translation key the status entities can show."""
-    assert classify(error) is kind
+    assert error_kind(error) is kind
 
 
 def test_delay_doubles_up_to_the_cap() -> None:

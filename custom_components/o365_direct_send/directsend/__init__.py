@@ -24,7 +24,7 @@ from .outbox import Attempt, Failure, Outbox, OutboxStorage, Outcome, QueuedMess
 from .pool import PooledSession, SessionPool
 from .render import RENDER_IN_THREAD_ABOVE, render_alert
 from .replies import Reply
-from .retry import Disposition, ErrorKind, RetryPolicy, classify, decide
+from .retry import Disposition, ErrorKind, RetryPolicy, decide, error_kind
 from .smarthost import MxRecord, SmartHost, SmartHostResolver, is_exchange_online_host
 from .transport import (
     MAX_RECIPIENTS,
@@ -80,9 +80,9 @@ __all__ = [
     "TransportError",
     "TransportSettings",
     "build_alert",
-    "classify",
     "decide",
     "domain_of",
+    "error_kind",
     "is_exchange_online_host",
     "is_ip_literal",
     "is_too_many_recipients",

@@ -18,7 +18,7 @@ from .errors import DirectSendError, RecipientsRefusedError, ReplyError
 from .message import Envelope
 from .pool import PooledSession, SessionPool
 from .replies import Reply
-from .retry import Disposition, ErrorKind, RetryPolicy, classify, decide
+from .retry import Disposition, ErrorKind, RetryPolicy, decide, error_kind
 from .smarthost import SmartHost
 from .transport import MAX_RECIPIENTS
 
@@ -479,7 +479,7 @@ class Outbox:
             return Failure(
                 when=now,
                 message_id=message.message_id,
-                kind=classify(error),
+                kind=error_kind(error),
                 reply=error.reply if isinstance(error, ReplyError) else None,
                 error=str(error),
             )

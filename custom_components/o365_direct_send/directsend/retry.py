@@ -113,7 +113,7 @@ def decide(outcome: Exception | Reply) -> Disposition:
     return Disposition.RETRY
 
 
-def classify(error: Exception) -> ErrorKind:
+def error_kind(error: Exception) -> ErrorKind:
     """Return the kind of a failure, for status and translated messages."""
     match error:
         case ReplyError():
