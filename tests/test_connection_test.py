@@ -207,3 +207,47 @@ async def test_diagnostics_are_redacted(
             "port",
         )
     )
+
+
+async def test_expired_certificate_is_reported_with_its_dates(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    spf: DnsResponder,
+    smart_host: SmartHost,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """An expired certificate fails the test; the report shows when it expired."""
+    spf.add_txt("contoso.com", [COVERING_SPF])
+    async with SmartHost(
+        MX_HOST,
+        ca=smart_host.ca,
+        expired_cert=True,
+        host="127.0.0.3",
+        port=smart_host.port,
+    ) as expired:
+        spf.remove(MX_HOST, "A")
+        spf.add_a(MX_HOST, "127.0.0.3")
+        report = await _test(hass, init_integration)
+        assert expired.messages == []
+    assert report["ok"] is False
+    assert report["failure"]["kind"] == "certificate_expired"
+    certificate = report["session"]["certificate"]
+    assert certificate["expired"] is True
+    assert certificate["not_after"] < report["checked_at"]
+    assert report["session"]["tls"]["verified"] is False
+    assert _issues(issue_registry) == {"tls_invalid"}
+
+
+async def test_missing_spf_record_is_a_repair(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    spf: DnsResponder,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Without an SPF record the test suggests one that covers this IP."""
+    report = await _test(hass, init_integration)
+    assert report["ok"] is True
+    assert report["spf"]["result"] == "none"
+    assert report["spf"]["records"] == []
+    assert "include:spf.protection.outlook.com" in report["spf"]["suggested_record"]
+    assert _issues(issue_registry) == {"spf_not_authorized"}
