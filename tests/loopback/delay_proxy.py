@@ -6,8 +6,8 @@ import asyncio
 import contextlib
 import ipaddress
 import socket
-from types import TracebackType
-from typing import Self
+
+from .server import LoopbackServer
 
 LOOPBACK = "127.0.0.1"
 _CHUNK = 65536
@@ -15,7 +15,7 @@ _CHUNK = 65536
 type _Item = tuple[float, bytes | None]
 
 
-class DelayProxy:
+class DelayProxy(LoopbackServer):
     """Forward TCP connections to a loopback target, delaying every chunk both ways."""
 
     def __init__(
@@ -52,20 +52,6 @@ class DelayProxy:
         self._server.abort_clients()
         await self._server.wait_closed()
         self._server = None
-
-    async def __aenter__(self) -> Self:
-        """Start the proxy."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the proxy."""
-        await self.close()
 
     async def _serve(
         self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter

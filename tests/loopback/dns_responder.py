@@ -6,8 +6,6 @@ import asyncio
 from dataclasses import dataclass, field
 import errno
 import socket
-from types import TracebackType
-from typing import Self
 
 import dns.exception
 import dns.flags
@@ -19,6 +17,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rdtypes.ANY.TXT
 import dns.rrset
+
+from .server import LoopbackServer
 
 LOOPBACK = "127.0.0.1"
 # RFC 1035 limits a DNS message over UDP to 512 bytes unless the query offers EDNS.
@@ -145,7 +145,7 @@ class _TcpProtocol(asyncio.Protocol):
                 self._transport.write(len(reply).to_bytes(2, "big") + reply)
 
 
-class DnsResponder:
+class DnsResponder(LoopbackServer):
     """Serve an editable zone on 127.0.0.1: NXDOMAIN, NODATA as DNS says."""
 
     def __init__(self, port: int = 0) -> None:
@@ -197,20 +197,6 @@ class DnsResponder:
             self._tcp.abort_clients()
             await self._tcp.wait_closed()
             self._tcp = None
-
-    async def __aenter__(self) -> Self:
-        """Start the responder."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the responder."""
-        await self.close()
 
     def add_mx(
         self, domain: str, records: list[tuple[int, str]], ttl: int = 300

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from types import TracebackType
-from typing import Self
+
+from .server import LoopbackServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -22,7 +22,7 @@ class _Mute(asyncio.Protocol):
     """Accept a connection and never say a word."""
 
 
-class SilentPort:
+class SilentPort(LoopbackServer):
     """Accept TCP connections on 127.0.0.1 and never answer, like a blocked port 25."""
 
     def __init__(self, port: int = 0) -> None:
@@ -47,20 +47,6 @@ class SilentPort:
         self._server.abort_clients()
         await self._server.wait_closed()
         self._server = None
-
-    async def __aenter__(self) -> Self:
-        """Start listening."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the port."""
-        await self.close()
 
     def _accept(self) -> asyncio.Protocol:
         """Count the connection and hold it open."""

@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Sequence
 import socket
 import ssl
-from types import TracebackType
-from typing import Self
 
 import trustme
 
+from .server import LoopbackServer
 from .smtp_script import Fault, FaultKind, Verb
 from .smtp_session import (
     GreetAndClose,
@@ -25,7 +24,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_MX = "contoso-com.mail.protection.outlook.com"
 
 
-class SmartHost:
+class SmartHost(LoopbackServer):
     """Serve SMTP on 127.0.0.1 like an Exchange Online MX; record accepted mail."""
 
     def __init__(
@@ -88,20 +87,6 @@ class SmartHost:
         for session in self._shared.sessions:
             session.cancel()
         await asyncio.gather(*self._shared.sessions, return_exceptions=True)
-
-    async def __aenter__(self) -> Self:
-        """Start the server."""
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """Close the server."""
-        await self.close()
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """Return a verifying client context that trusts this server's CA."""
