@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+import ssl
 
 import pytest
 
@@ -38,15 +39,23 @@ async def smart_host() -> AsyncIterator[SmartHost]:
 
 
 def make_client(
-    dns_server: DnsResponder, smart_host: SmartHost, *, timeout: float = 2.0
+    dns_server: DnsResponder,
+    smart_host: SmartHost,
+    *,
+    timeout: float = 2.0,
+    port: int | None = None,
+    tls_context: ssl.SSLContext | None = None,
 ) -> DirectSendClient:
-    """Build a client that resolves through the responder and dials the smart host."""
+    """Build a client that resolves through the responder and trusts the host's CA.
+
+    It dials the smart host's port unless given another one.
+    """
     return DirectSendClient(
-        SmartHostResolver.at([dns_server.host], dns_server.port, timeout),
+        SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),
         TransportSettings(
-            tls_context=smart_host.client_ssl_context(),
+            tls_context=tls_context or smart_host.client_ssl_context(),
             local_hostname="ha.contoso.com",
-            port=smart_host.port,
+            port=smart_host.port if port is None else port,
             timeout=timeout,
         ),
     )

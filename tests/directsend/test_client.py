@@ -18,7 +18,6 @@ from custom_components.o365_direct_send.directsend import (
     RecipientOutsideExchangeOnlineError,
     RecipientsRefusedError,
     ReplyError,
-    SmartHostResolver,
     StartTlsUnavailableError,
     TlsError,
     TransportSettings,
@@ -178,15 +177,7 @@ async def test_untrusted_ca_means_no_mail(
 ) -> None:
     """A certificate from a CA the client does not trust fails TLS."""
     async with SmartHost(MX_HOST) as other_ca:
-        client = DirectSendClient(
-            SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),
-            TransportSettings(
-                tls_context=smart_host.client_ssl_context(),
-                local_hostname="ha.contoso.com",
-                port=other_ca.port,
-                timeout=2.0,
-            ),
-        )
+        client = make_client(dns_server, smart_host, port=other_ca.port)
         with pytest.raises(TlsError):
             await client.send(TENANT, _alert())
         assert other_ca.messages == []
@@ -196,15 +187,7 @@ async def test_connection_refused(
     dns_server: DnsResponder, smart_host: SmartHost
 ) -> None:
     """Nobody listening on the port is a connect failure."""
-    client = DirectSendClient(
-        SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),
-        TransportSettings(
-            tls_context=smart_host.client_ssl_context(),
-            local_hostname="ha.contoso.com",
-            port=free_port(),
-            timeout=2.0,
-        ),
-    )
+    client = make_client(dns_server, smart_host, port=free_port())
     with pytest.raises(ConnectFailedError):
         await client.probe(await client.smart_host(TENANT))
 
@@ -214,15 +197,7 @@ async def test_silent_port_is_a_timeout(
 ) -> None:
     """A port that accepts but never greets looks like blocked port 25."""
     async with SilentPort() as silent:
-        client = DirectSendClient(
-            SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),
-            TransportSettings(
-                tls_context=smart_host.client_ssl_context(),
-                local_hostname="ha.contoso.com",
-                port=silent.port,
-                timeout=0.3,
-            ),
-        )
+        client = make_client(dns_server, smart_host, port=silent.port, timeout=0.3)
         with pytest.raises(ConnectTimeoutError):
             await client.probe(await client.smart_host(TENANT))
 
@@ -286,15 +261,7 @@ async def test_retired_tls_version_means_no_mail(dns_server: DnsResponder) -> No
         context = retired.client_ssl_context()
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        client = DirectSendClient(
-            SmartHostResolver.at([dns_server.host], dns_server.port, 2.0),
-            TransportSettings(
-                tls_context=context,
-                local_hostname="ha.contoso.com",
-                port=retired.port,
-                timeout=2.0,
-            ),
-        )
+        client = make_client(dns_server, retired, tls_context=context)
         with pytest.raises(TlsError, match=r"TLSv1\.1 is older than TLS 1\.2"):
             await client.send(TENANT, _alert())
         assert retired.messages == []
