@@ -68,9 +68,6 @@ class DeliveryStatus:
     """What the status entities show: the queue, the last success and failure."""
 
     queued: int
-    delivered: int
-    failed: int
-    expired: int
     last_delivered: datetime | None
     last_failure: Failure | None
     problem: bool
@@ -160,10 +157,13 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
 
     async def _async_drain(self) -> None:
         """Retry every due message, then sleep until the next one is due."""
-        await self.outbox.drain()
-        self._drain_task = None
-        self.async_set_updated_data(self._status())
-        self._schedule()
+        try:
+            await self.outbox.drain()
+        finally:
+            # Even an unexpected error must not end the retries.
+            self._drain_task = None
+            self.async_set_updated_data(self._status())
+            self._schedule()
 
     @callback
     def _attempted(self, attempt: Attempt) -> None:
@@ -194,9 +194,6 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
         outbox = self.outbox
         return DeliveryStatus(
             queued=outbox.pending,
-            delivered=outbox.delivered,
-            failed=outbox.failed,
-            expired=outbox.expired,
             last_delivered=(
                 None
                 if outbox.last_delivered_at is None
