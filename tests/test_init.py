@@ -11,6 +11,7 @@ from homeassistant.const import EVENT_HOMEASSISTANT_STOP
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -157,3 +158,25 @@ async def _send(hass: HomeAssistant, message: str) -> None:
         {"entity_id": "notify.contoso_com_mail", "message": message},
         blocking=True,
     )
+
+
+@pytest.mark.usefixtures("development_network")
+async def test_two_senders_share_one_network_load(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Entries set up together load the development settings, and warn, once."""
+    second = MockConfigEntry(
+        domain="o365_direct_send",
+        unique_id="ha@fabrikam.com",
+        data={"tenant_domain": "fabrikam.com", "sender": "ha@fabrikam.com"},
+        options={"recipients": ["it@fabrikam.com"]},
+    )
+    mock_config_entry.add_to_hass(hass)
+    second.add_to_hass(hass)
+    assert await async_setup_component(hass, "o365_direct_send", {})
+    await hass.async_block_till_done()
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert second.state is ConfigEntryState.LOADED
+    assert caplog.text.count(f"{DEVELOPMENT_ENV} is set") == 1

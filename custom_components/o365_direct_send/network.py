@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 import json
 import os
@@ -17,7 +18,7 @@ from .const import DEVELOPMENT_ENV, DNS_TIMEOUT, DOMAIN, LOGGER
 from .directsend import DirectSendClient, SmartHostResolver, TransportSettings
 from .directsend.transport import SMTP_PORT
 
-NETWORK_KEY: HassKey[Network] = HassKey(f"{DOMAIN}_network")
+NETWORK_KEY: HassKey[asyncio.Future[Network]] = HassKey(f"{DOMAIN}_network")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,11 +34,13 @@ class Network:
 
 async def async_get_network(hass: HomeAssistant) -> Network:
     """Return the network settings, loading them once off the event loop."""
-    if (network := hass.data.get(NETWORK_KEY)) is None:
+    # Entries set up together share one load, so it also logs only once.
+    if (loading := hass.data.get(NETWORK_KEY)) is None:
         path = os.environ.get(DEVELOPMENT_ENV)
-        network = await hass.async_add_executor_job(load_network, path)
-        hass.data[NETWORK_KEY] = network
-    return network
+        loading = hass.data[NETWORK_KEY] = hass.async_add_executor_job(
+            load_network, path
+        )
+    return await loading
 
 
 def load_network(development_file: str | None) -> Network:
