@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 import json
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,28 @@ async def smart_host(loopback: None) -> AsyncIterator[SmartHost]:
     """Run one STARTTLS smart host for both tenants' MX names."""
     async with SmartHost([MX_HOST, DANE_MX_HOST]) as server:
         yield server
+
+
+@asynccontextmanager
+async def mx_served_by(
+    dns_server: DnsResponder, smart_host: SmartHost, address: str, **options: Any
+) -> AsyncIterator[SmartHost]:
+    """Answer for the contoso MX name from another loopback server at address.
+
+    The other server shares the smart host's port and CA; options change the rest
+    (no STARTTLS, a certificate for another name, an expired one). Afterwards the
+    MX name points at the working smart host again.
+    """
+    async with SmartHost(
+        MX_HOST, ca=smart_host.ca, host=address, port=smart_host.port, **options
+    ) as other:
+        dns_server.remove(MX_HOST, "A")
+        dns_server.add_a(MX_HOST, address)
+        try:
+            yield other
+        finally:
+            dns_server.remove(MX_HOST, "A")
+            dns_server.add_a(MX_HOST, smart_host.host)
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
 from typing import Any
 
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
@@ -21,7 +22,7 @@ from custom_components.o365_direct_send.const import (
 )
 from tests.loopback import DnsResponder, SmartHost
 
-from .conftest import DANE_MX_HOST, MX_HOST, suggested_values
+from .conftest import DANE_MX_HOST, MX_HOST, mx_served_by, suggested_values
 
 pytestmark = pytest.mark.usefixtures("development_network", "short_timeouts")
 
@@ -89,77 +90,63 @@ async def test_dane_tenant_creates_entry(hass: HomeAssistant) -> None:
 
 
 @pytest.fixture
-async def other_server(smart_host: SmartHost) -> AsyncIterator[list[SmartHost]]:
-    """Collect extra smart hosts a test starts on other loopback addresses."""
-    started: list[SmartHost] = []
-    yield started
-    for server in started:
-        await server.close()
+async def stack() -> AsyncIterator[AsyncExitStack]:
+    """Keep servers a breaker starts running until the test ends."""
+    async with AsyncExitStack() as servers:
+        yield servers
 
 
-type Breaker = Callable[[DnsResponder, SmartHost, list[SmartHost]], Awaitable[None]]
+type Breaker = Callable[[DnsResponder, SmartHost, AsyncExitStack], Awaitable[None]]
 
 
 async def _no_starttls(
-    dns: DnsResponder, smart_host: SmartHost, extra: list[SmartHost]
+    dns: DnsResponder, smart_host: SmartHost, stack: AsyncExitStack
 ) -> None:
     """Put a smart host without STARTTLS at the MX's address."""
-    plain = SmartHost(MX_HOST, starttls=False, host="127.0.0.2", port=smart_host.port)
-    await plain.start()
-    extra.append(plain)
-    dns.remove(MX_HOST, "A")
-    dns.add_a(MX_HOST, "127.0.0.2")
+    await stack.enter_async_context(
+        mx_served_by(dns, smart_host, "127.0.0.2", starttls=False)
+    )
 
 
 async def _wrong_certificate(
-    dns: DnsResponder, smart_host: SmartHost, extra: list[SmartHost]
+    dns: DnsResponder, smart_host: SmartHost, stack: AsyncExitStack
 ) -> None:
     """Put a smart host with a certificate for another name at the MX's address."""
-    other = SmartHost(
-        MX_HOST,
-        ca=smart_host.ca,
-        cert_hostname="mail.example.net",
-        host="127.0.0.3",
-        port=smart_host.port,
+    await stack.enter_async_context(
+        mx_served_by(dns, smart_host, "127.0.0.3", cert_hostname="mail.example.net")
     )
-    await other.start()
-    extra.append(other)
-    dns.remove(MX_HOST, "A")
-    dns.add_a(MX_HOST, "127.0.0.3")
 
 
-async def _refused(
-    dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]
-) -> None:
+async def _refused(dns: DnsResponder, smart_host: SmartHost, _: AsyncExitStack) -> None:
     """Point the MX at a loopback address where nothing listens."""
     dns.remove(MX_HOST, "A")
     dns.add_a(MX_HOST, "127.0.0.4")
 
 
-async def _silent(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> None:
+async def _silent(dns: DnsResponder, smart_host: SmartHost, _: AsyncExitStack) -> None:
     """Accept the connection but never greet, as a blocked port 25 looks."""
     smart_host.silent(times=1)
 
 
-async def _busy(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> None:
+async def _busy(dns: DnsResponder, smart_host: SmartHost, _: AsyncExitStack) -> None:
     """Greet with 421."""
     smart_host.greeting("421 4.3.2 Service not available")
 
 
-async def _cut(dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]) -> None:
+async def _cut(dns: DnsResponder, smart_host: SmartHost, _: AsyncExitStack) -> None:
     """Drop the connection at STARTTLS."""
     smart_host.disconnect_at("STARTTLS")
 
 
 async def _dns_down(
-    dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]
+    dns: DnsResponder, smart_host: SmartHost, _: AsyncExitStack
 ) -> None:
     """Stop answering for the tenant domain."""
     dns.drop("contoso.com")
 
 
 async def _no_change(
-    dns: DnsResponder, smart_host: SmartHost, _: list[SmartHost]
+    dns: DnsResponder, smart_host: SmartHost, _: AsyncExitStack
 ) -> None:
     """Break nothing: the input itself is wrong."""
 
@@ -243,7 +230,7 @@ async def test_each_error_recovers_to_an_entry(
     hass: HomeAssistant,
     dns_server: DnsResponder,
     smart_host: SmartHost,
-    other_server: list[SmartHost],
+    stack: AsyncExitStack,
     user_input: dict[str, Any],
     breaker: Breaker,
     field: str,
@@ -251,7 +238,7 @@ async def test_each_error_recovers_to_an_entry(
     placeholder: tuple[str, str] | None,
 ) -> None:
     """Each mistake is shown on its field, the input stays, and fixing it works."""
-    await breaker(dns_server, smart_host, other_server)
+    await breaker(dns_server, smart_host, stack)
     result = await _start(hass)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], user_input

@@ -19,7 +19,7 @@ from syrupy.filters import props
 from custom_components.o365_direct_send.const import DOMAIN
 from tests.loopback import DnsResponder, SmartHost
 
-from .conftest import MX_HOST
+from .conftest import MX_HOST, mx_served_by
 
 pytestmark = pytest.mark.usefixtures("short_timeouts")
 
@@ -115,11 +115,7 @@ async def test_host_without_starttls_is_reported_and_repaired(
 ) -> None:
     """A smart host without STARTTLS fails the test and raises the TLS repair."""
     spf.add_txt("contoso.com", [COVERING_SPF])
-    async with SmartHost(
-        MX_HOST, starttls=False, host="127.0.0.2", port=smart_host.port
-    ) as plain:
-        spf.remove(MX_HOST, "A")
-        spf.add_a(MX_HOST, "127.0.0.2")
+    async with mx_served_by(spf, smart_host, "127.0.0.2", starttls=False) as plain:
         report = await _test(hass, init_integration)
         assert report["ok"] is False
         assert report["failure"]["kind"] == "starttls_unavailable"
@@ -134,8 +130,6 @@ async def test_host_without_starttls_is_reported_and_repaired(
             )
         assert plain.messages == []
 
-    spf.remove(MX_HOST, "A")
-    spf.add_a(MX_HOST, "127.0.0.1")
     await hass.services.async_call(
         "button",
         "press",
@@ -218,15 +212,7 @@ async def test_expired_certificate_is_reported_with_its_dates(
 ) -> None:
     """An expired certificate fails the test; the report shows when it expired."""
     spf.add_txt("contoso.com", [COVERING_SPF])
-    async with SmartHost(
-        MX_HOST,
-        ca=smart_host.ca,
-        expired_cert=True,
-        host="127.0.0.3",
-        port=smart_host.port,
-    ) as expired:
-        spf.remove(MX_HOST, "A")
-        spf.add_a(MX_HOST, "127.0.0.3")
+    async with mx_served_by(spf, smart_host, "127.0.0.3", expired_cert=True) as expired:
         report = await _test(hass, init_integration)
         assert expired.messages == []
     assert report["ok"] is False

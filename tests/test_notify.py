@@ -22,7 +22,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from tests.loopback import DnsResponder, SmartHost
 
-from .conftest import MX_HOST, RECIPIENTS, SENDER
+from .conftest import MX_HOST, RECIPIENTS, SENDER, mx_served_by
 
 ENTITY_ID = "notify.contoso_com_mail"
 
@@ -172,11 +172,9 @@ async def test_server_without_starttls_gets_nothing(
     hass: HomeAssistant, dns_server: DnsResponder, smart_host: SmartHost
 ) -> None:
     """A smart host that does not offer STARTTLS receives no mail at all."""
-    async with SmartHost(
-        MX_HOST, starttls=False, host="127.0.0.2", port=smart_host.port
+    async with mx_served_by(
+        dns_server, smart_host, "127.0.0.2", starttls=False
     ) as plain:
-        dns_server.remove(MX_HOST, "A")
-        dns_server.add_a(MX_HOST, "127.0.0.2")
         with pytest.raises(HomeAssistantError, match="did not offer STARTTLS"):
             await _send(hass, "secret sensor values")
         assert plain.messages == []
@@ -186,15 +184,9 @@ async def test_certificate_for_another_name_gets_nothing(
     hass: HomeAssistant, dns_server: DnsResponder, smart_host: SmartHost
 ) -> None:
     """A certificate that does not match the MX name stops the send."""
-    async with SmartHost(
-        MX_HOST,
-        ca=smart_host.ca,
-        cert_hostname="mail.example.net",
-        host="127.0.0.3",
-        port=smart_host.port,
+    async with mx_served_by(
+        dns_server, smart_host, "127.0.0.3", cert_hostname="mail.example.net"
     ) as impostor:
-        dns_server.remove(MX_HOST, "A")
-        dns_server.add_a(MX_HOST, "127.0.0.3")
         with pytest.raises(HomeAssistantError, match=r"TLS connection to \S+ failed"):
             await _send(hass, "secret sensor values")
         assert impostor.messages == []
