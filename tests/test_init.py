@@ -16,7 +16,6 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.o365_direct_send.const import DEVELOPMENT_ENV
-from custom_components.o365_direct_send.directsend import build_alert
 from custom_components.o365_direct_send.network import (
     async_create_client,
     async_get_network,
@@ -42,35 +41,50 @@ async def test_setup_finds_the_smart_host_and_unload_releases_it(
 
 
 @pytest.mark.usefixtures("development_network", "short_timeouts")
-@pytest.mark.parametrize(
-    ("break_dns", "expected"),
-    [
-        (lambda dns: dns.drop("contoso.com"), ConfigEntryState.SETUP_RETRY),
-        (lambda dns: dns.remove("contoso.com"), ConfigEntryState.SETUP_RETRY),
-        (
-            lambda dns: (
-                dns.remove("contoso.com"),
-                dns.add_mx("contoso.com", [(10, "mx.gateway.example")]),
-            ),
-            ConfigEntryState.SETUP_ERROR,
-        ),
-    ],
-    ids=["dns-timeout", "mx-gone", "mx-moved-away"],
-)
-async def test_setup_without_smart_host(
+async def test_setup_does_not_wait_for_dns(
     hass: HomeAssistant,
     mock_config_entry: MockConfigEntry,
     dns_server: DnsResponder,
-    break_dns: object,
-    expected: ConfigEntryState,
+    smart_host: SmartHost,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """DNS trouble retries later; an MX that left Exchange Online is an error."""
-    assert callable(break_dns)
-    break_dns(dns_server)
+    """With DNS down at boot the entry loads, and an alert waits in the outbox."""
+    dns_server.drop("contoso.com")
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
-    await hass.async_block_till_done()
-    assert mock_config_entry.state is expected
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    assert mock_config_entry.runtime_data.smart_host is None
+    assert "The smart host of contoso.com is not known yet" in caplog.text
+    await _send(hass, "power is back")
+    state = hass.states.get("sensor.contoso_com_queued_alerts")
+    assert state is not None
+    assert state.state == "1"
+    assert smart_host.messages == []
+
+
+@pytest.mark.usefixtures("development_network", "short_timeouts")
+async def test_mx_that_left_exchange_online_is_a_repair(
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    dns_server: DnsResponder,
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """An MX that moved to a gateway is a repair naming the new host."""
+    dns_server.remove("contoso.com")
+    dns_server.add_mx("contoso.com", [(10, "mx.gateway.example")])
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    assert mock_config_entry.state is ConfigEntryState.LOADED
+    issue = issue_registry.async_get_issue(
+        "o365_direct_send", f"not_exchange_online_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["host"] == "mx.gateway.example"
+    with pytest.raises(HomeAssistantError, match=r"mx\.gateway\.example"):
+        await _send(hass, "cannot go out")
 
 
 def test_without_development_file_the_real_network_is_used() -> None:
@@ -131,23 +145,21 @@ async def test_removing_the_entry_deletes_its_outbox_and_issues(
     ]
 
 
-async def test_home_assistant_stop_closes_the_outbox(
-    hass: HomeAssistant, init_integration: MockConfigEntry
+async def test_alert_sent_while_home_assistant_stops_is_kept(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    hass_storage: dict[str, Any],
+    smart_host: SmartHost,
 ) -> None:
-    """Stopping Home Assistant closes the outbox even if the entry stays loaded."""
+    """After stop, sessions are closed; a late alert is stored for the next start."""
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STOP)
     await hass.async_block_till_done()
-    with pytest.raises(RuntimeError, match="closed"):
-        await init_integration.runtime_data.delivery.outbox.submit(
-            "contoso.com",
-            build_alert(
-                sender="alerts@contoso.com",
-                sender_name=None,
-                recipients=["it@contoso.com"],
-                title=None,
-                body="after stop",
-            ),
-        )
+    await _send(hass, "Home Assistant is shutting down")
+    await hass.async_block_till_done()
+    key = f"o365_direct_send.outbox.{init_integration.entry_id}"
+    [stored] = hass_storage[key]["data"]
+    assert "shutting down" in stored["data"]
+    assert smart_host.messages == []
 
 
 async def _send(hass: HomeAssistant, message: str) -> None:

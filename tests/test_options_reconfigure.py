@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from unittest.mock import patch
+
 from homeassistant.config_entries import SOURCE_RECONFIGURE, ConfigFlowResult
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.o365_direct_send import async_setup_entry
 from custom_components.o365_direct_send.const import (
     CONF_MAX_AGE_HOURS,
     CONF_RECIPIENTS,
@@ -43,7 +48,7 @@ async def test_options_change_recipients_and_reload(
         },
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.options == {
         CONF_RECIPIENTS: ["facilities@fabrikam.com", "it@contoso.com"],
         CONF_SENDER_NAME: None,
@@ -110,7 +115,7 @@ async def test_reconfigure_to_another_tenant(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.unique_id == "ha@fabrikam.com"
     assert init_integration.title == "ha@fabrikam.com"
     assert init_integration.data == {
@@ -118,6 +123,7 @@ async def test_reconfigure_to_another_tenant(
         CONF_SENDER: "ha@fabrikam.com",
         CONF_SMART_HOST: None,
     }
+    assert init_integration.runtime_data.smart_host is not None
     assert init_integration.runtime_data.smart_host.host == DANE_MX_HOST
 
 
@@ -153,12 +159,13 @@ async def test_reconfigure_with_a_manual_smart_host(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.data[CONF_SMART_HOST] == MX_HOST
+    assert init_integration.runtime_data.smart_host is not None
     assert init_integration.runtime_data.smart_host.records[0].preference == 0
     mx_lookups = dns_server.queries.count(("contoso.com", "MX"))
     await hass.config_entries.async_reload(init_integration.entry_id)
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert dns_server.queries.count(("contoso.com", "MX")) == mx_lookups
 
 
@@ -187,7 +194,7 @@ async def test_reconfigure_errors_recover(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reconfigure_successful"
-    await hass.async_block_till_done()
+    await hass.async_block_till_done(wait_background_tasks=True)
     assert init_integration.data[CONF_SENDER] == "Alerts@contoso.com"
     assert init_integration.runtime_data.smart_host.host == MX_HOST
 
@@ -210,3 +217,72 @@ async def test_reconfigure_to_a_sender_of_another_entry_aborts(
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+async def test_reconfigured_sender_keeps_its_entities_and_reloads_once(
+    hass: HomeAssistant,
+    init_integration: MockConfigEntry,
+    entity_registry: er.EntityRegistry,
+    smart_host: SmartHost,
+) -> None:
+    """Automations keep working: same entity ids, new unique ids, one reload."""
+    before = {
+        entity.entity_id
+        for entity in er.async_entries_for_config_entry(
+            entity_registry, init_integration.entry_id
+        )
+    }
+    result = await _reconfigure(hass, init_integration)
+    with patch(
+        "custom_components.o365_direct_send.async_setup_entry",
+        wraps=async_setup_entry,
+    ) as setup:
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"],
+            {CONF_TENANT_DOMAIN: "contoso.com", CONF_SENDER: "ops@contoso.com"},
+        )
+        await hass.async_block_till_done(wait_background_tasks=True)
+    assert result["reason"] == "reconfigure_successful"
+    assert setup.call_count == 1
+    after = er.async_entries_for_config_entry(
+        entity_registry, init_integration.entry_id
+    )
+    assert {entity.entity_id for entity in after} == before
+    assert all(entity.unique_id.startswith("ops@contoso.com_") for entity in after)
+    await hass.services.async_call(
+        "notify",
+        "send_message",
+        {"entity_id": "notify.contoso_com_mail", "message": "from the new sender"},
+        blocking=True,
+    )
+    assert smart_host.messages[-1].mail_from == "ops@contoso.com"
+
+
+async def test_options_use_the_manual_smart_host(
+    hass: HomeAssistant, dns_server: DnsResponder, development_network: Path
+) -> None:
+    """With a manual smart host, tenant recipients pass although the MX is elsewhere."""
+    dns_server.remove("contoso.com", "MX")
+    dns_server.add_mx("contoso.com", [(10, "mx.gateway.example")])
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id="alerts@contoso.com",
+        data={
+            CONF_TENANT_DOMAIN: "contoso.com",
+            CONF_SENDER: "alerts@contoso.com",
+            CONF_SMART_HOST: MX_HOST,
+        },
+        options={CONF_RECIPIENTS: ["it@contoso.com"], CONF_MAX_AGE_HOURS: 24},
+    )
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_RECIPIENTS: ["it@contoso.com", "ops@contoso.com"],
+            CONF_MAX_AGE_HOURS: 24,
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from homeassistant.const import EVENT_HOMEASSISTANT_STOP, Platform
 from homeassistant.core import Event, HomeAssistant
-from homeassistant.exceptions import ConfigEntryError, ConfigEntryNotReady
+from homeassistant.exceptions import ConfigEntryError
 from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.typing import ConfigType
 
-from .const import CONF_SMART_HOST, CONF_TENANT_DOMAIN, DOMAIN, SEND_TIMEOUT
+from .const import CONF_SMART_HOST, CONF_TENANT_DOMAIN, DOMAIN, LOGGER, SEND_TIMEOUT
 from .coordinator import DeliveryCoordinator, OutboxStore
 from .directsend import Attempt, DiscoveryError, NotExchangeOnlineError
+from .directsend.replies import Repair
 from .failures import translate_error
 from .models import DirectSendConfigEntry, DirectSendData
 from .network import async_create_client
-from .repairs import async_clear_all, async_update_from_attempt
+from .repairs import (
+    async_clear,
+    async_clear_all,
+    async_raise,
+    async_update_from_attempt,
+)
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [
@@ -37,33 +43,24 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -
     """Find the smart host, load the outbox and set up the entities."""
     client = await async_create_client(hass, timeout=SEND_TIMEOUT)
     domain = entry.data[CONF_TENANT_DOMAIN]
-    try:
-        if manual_host := entry.data.get(CONF_SMART_HOST):
+    if manual_host := entry.data.get(CONF_SMART_HOST):
+        try:
             client.resolver.pin(domain, manual_host)
-        smart_host = await client.smart_host(domain)
-    except NotExchangeOnlineError as err:
-        key, placeholders = translate_error(err)
-        raise ConfigEntryError(
-            translation_domain=DOMAIN,
-            translation_key=key,
-            translation_placeholders=placeholders,
-        ) from err
-    except DiscoveryError as err:
-        key, placeholders = translate_error(err)
-        raise ConfigEntryNotReady(
-            translation_domain=DOMAIN,
-            translation_key=key,
-            translation_placeholders=placeholders,
-        ) from err
+        except NotExchangeOnlineError as err:
+            key, placeholders = translate_error(err)
+            raise ConfigEntryError(
+                translation_domain=DOMAIN,
+                translation_key=key,
+                translation_placeholders=placeholders,
+            ) from err
 
     def attempted(attempt: Attempt) -> None:
         """Raise or clear repair issues after each delivery attempt."""
         async_update_from_attempt(hass, entry, attempt)
 
     delivery = DeliveryCoordinator(hass, entry, client, attempted)
-    entry.runtime_data = DirectSendData(
-        client=client, smart_host=smart_host, delivery=delivery
-    )
+    entry.runtime_data = DirectSendData(client=client, delivery=delivery)
+    await _async_find_smart_host(hass, entry)
     await delivery.async_start()
 
     async def stop_delivery(_: Event) -> None:
@@ -76,6 +73,31 @@ async def async_setup_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+async def _async_find_smart_host(
+    hass: HomeAssistant, entry: DirectSendConfigEntry
+) -> None:
+    """Resolve the smart host now, and raise a repair if it left Exchange Online.
+
+    Setup never fails on DNS: an entry in setup retry has no notify entity, so
+    alerts sent while the network comes up would vanish; the outbox queues them.
+    """
+    domain = entry.data[CONF_TENANT_DOMAIN]
+    try:
+        entry.runtime_data.smart_host = await entry.runtime_data.client.smart_host(
+            domain
+        )
+    except NotExchangeOnlineError as err:
+        async_raise(hass, entry, Repair.NOT_EXCHANGE_ONLINE, {"host": err.host})
+    except DiscoveryError as err:
+        LOGGER.warning(
+            "The smart host of %s is not known yet (%s); alerts wait in the outbox",
+            domain,
+            err,
+        )
+    else:
+        async_clear(hass, entry, frozenset({Repair.NOT_EXCHANGE_ONLINE}))
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: DirectSendConfigEntry) -> bool:

@@ -10,7 +10,8 @@ from homeassistant.config_entries import (
     ConfigFlowResult,
     OptionsFlow,
 )
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
@@ -75,6 +76,25 @@ OPTIONS_SCHEMA = vol.Schema(
         ),
     }
 )
+
+
+async def _async_move_entity_ids(
+    hass: HomeAssistant, entry: ConfigEntry, unique_id: str
+) -> None:
+    """Keep the entities (and their ids in automations) when the sender changes."""
+    old_prefix = f"{entry.unique_id}_"
+
+    @callback
+    def move(entity: er.RegistryEntry) -> dict[str, str] | None:
+        """Give an entity the unique id it has under the new sender."""
+        if not entity.unique_id.startswith(old_prefix):
+            return None
+        return {
+            "new_unique_id": unique_id + "_" + entity.unique_id.removeprefix(old_prefix)
+        }
+
+    if entry.unique_id != unique_id:
+        await er.async_migrate_entries(hass, entry.entry_id, move)
 
 
 def _sender_name(user_input: dict[str, Any]) -> str | None:
@@ -154,7 +174,9 @@ class DirectSendConfigFlow(ConfigFlow, domain=DOMAIN):
                 errors[err.field] = err.key
                 placeholders = err.placeholders
             else:
-                return self.async_update_reload_and_abort(
+                await _async_move_entity_ids(self.hass, entry, tenant.sender.lower())
+                # The entry's update listener reloads it, once.
+                self.hass.config_entries.async_update_entry(
                     entry,
                     unique_id=tenant.sender.lower(),
                     title=tenant.sender,
@@ -164,6 +186,7 @@ class DirectSendConfigFlow(ConfigFlow, domain=DOMAIN):
                         CONF_SMART_HOST: smart_host,
                     },
                 )
+                return self.async_abort(reason="reconfigure_successful")
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(
@@ -186,7 +209,12 @@ class DirectSendOptionsFlow(OptionsFlow):
         if user_input is not None:
             try:
                 recipients = parse_recipients(user_input[CONF_RECIPIENTS])
-                await async_check_recipients(self.hass, recipients)
+                await async_check_recipients(
+                    self.hass,
+                    recipients,
+                    self.config_entry.data[CONF_TENANT_DOMAIN],
+                    self.config_entry.data.get(CONF_SMART_HOST),
+                )
             except SettingsError as err:
                 errors[err.field] = err.key
                 placeholders = err.placeholders

@@ -119,10 +119,12 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
 
     async def async_submit(self, domain: str, envelope: Envelope) -> Attempt:
         """Store a message, attempt it at once, and return how that went."""
-        attempt = await self.outbox.submit(domain, envelope)
-        self.async_set_updated_data(self._status())
-        self._schedule()
-        return attempt
+        try:
+            return await self.outbox.submit(domain, envelope)
+        finally:
+            # Also when the caller is cancelled: the stored message needs its timer.
+            self.async_set_updated_data(self._status())
+            self._schedule()
 
     async def async_stop(self) -> None:
         """Stop retrying and close sessions; queued messages stay stored."""
@@ -149,11 +151,12 @@ class DeliveryCoordinator(DataUpdateCoordinator[DeliveryStatus]):
 
     @callback
     def _wake(self, _: datetime) -> None:
-        """Start retrying the due messages."""
+        """Start retrying the due messages, unless a drain is still running."""
         self._unsub_timer = None
-        self._drain_task = self.hass.async_create_task(
-            self._async_drain(), f"{DOMAIN} outbox {self.entry_id}"
-        )
+        if self._drain_task is None:
+            self._drain_task = self.hass.async_create_task(
+                self._async_drain(), f"{DOMAIN} outbox {self.entry_id}"
+            )
 
     async def _async_drain(self) -> None:
         """Retry every due message, then sleep until the next one is due."""

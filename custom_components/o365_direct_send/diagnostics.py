@@ -56,12 +56,14 @@ async def async_get_config_entry_diagnostics(
             "data": dict(entry.data),
             "options": dict(entry.options),
             "development_network": network.nameservers is not None,
-            "smart_host": {
-                "host": runtime.smart_host.host,
-                "ttl": runtime.smart_host.ttl,
+            "smart_host": None
+            if (smart_host := runtime.smart_host) is None
+            else {
+                "host": smart_host.host,
+                "ttl": smart_host.ttl,
                 "mx": [
                     {"preference": record.preference, "host": record.host}
-                    for record in runtime.smart_host.records
+                    for record in smart_host.records
                 ],
             },
             "outbox": {

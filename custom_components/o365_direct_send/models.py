@@ -13,11 +13,11 @@ from .directsend.diagnosis import ConnectionReport
 
 @dataclass(slots=True, kw_only=True)
 class DirectSendData:
-    """The client, smart host, outbox and last connection test of a sender."""
+    """The client, outbox, smart host (once found) and last test of a sender."""
 
     client: DirectSendClient
-    smart_host: SmartHost
     delivery: DeliveryCoordinator
+    smart_host: SmartHost | None = None
     last_report: ConnectionReport | None = None
 
 

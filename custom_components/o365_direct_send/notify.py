@@ -55,7 +55,8 @@ class DirectSendNotifyEntity(DirectSendEntity, NotifyEntity):
         attempt = await self.entry.runtime_data.delivery.async_submit(
             self.entry.data[CONF_TENANT_DOMAIN], envelope
         )
-        raise_for_refusal(attempt, self.entry.runtime_data.smart_host.host)
+        smart_host = self.entry.runtime_data.smart_host
+        raise_for_refusal(attempt, smart_host.host if smart_host else "-")
 
 
 def raise_for_refusal(attempt: Attempt, host: str) -> None:
@@ -67,8 +68,9 @@ def raise_for_refusal(attempt: Attempt, host: str) -> None:
             translation_domain=DOMAIN,
             translation_key="some_recipients_refused",
             translation_placeholders={
-                "accepted": ", ".join(attempt.delivered + attempt.pending),
                 "refusals": describe_refusals(attempt.failed),
+                "delivered": ", ".join(attempt.delivered) or "-",
+                "queued": ", ".join(attempt.pending) or "-",
             },
         )
     if attempt.error is not None:

@@ -43,7 +43,9 @@ def async_raise(
     placeholders = {
         "sender": entry.title,
         "domain": entry.data[CONF_TENANT_DOMAIN],
-        "host": entry.runtime_data.smart_host.host,
+        "host": smart_host.host
+        if (smart_host := entry.runtime_data.smart_host)
+        else UNKNOWN,
         "client_ip": UNKNOWN,
         "code": UNKNOWN,
         "enhanced_code": UNKNOWN,

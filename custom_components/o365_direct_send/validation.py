@@ -103,10 +103,19 @@ def parse_smart_host(value: str | None) -> str | None:
     return host
 
 
-async def async_check_recipients(hass: HomeAssistant, recipients: list[str]) -> None:
-    """Raise unless every recipient's domain is hosted in Exchange Online."""
+async def async_check_recipients(
+    hass: HomeAssistant,
+    recipients: list[str],
+    tenant_domain: str,
+    smart_host: str | None = None,
+) -> None:
+    """Raise unless every recipient can be reached through the tenant's smart host."""
     client = await async_create_client(hass, timeout=PROBE_TIMEOUT)
-    await _checked(client.check_recipients(recipients), CONF_RECIPIENTS)
+    if smart_host is None:
+        found = await _checked(client.smart_host(tenant_domain), "base")
+    else:
+        found = client.resolver.pin(tenant_domain, smart_host)
+    await _checked(client.check_recipients(recipients, found), CONF_RECIPIENTS)
 
 
 async def async_check_tenant(
@@ -121,7 +130,7 @@ async def async_check_tenant(
         found = await _checked(client.smart_host(tenant.domain), CONF_TENANT_DOMAIN)
     else:
         found = client.resolver.pin(tenant.domain, smart_host)
-    await _checked(client.check_recipients(recipients), CONF_RECIPIENTS)
+    await _checked(client.check_recipients(recipients, found), CONF_RECIPIENTS)
     probe = await _checked(client.probe(found), "base")
     return CheckedTenant(smart_host=found, probe=probe)
 

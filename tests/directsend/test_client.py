@@ -15,6 +15,7 @@ from custom_components.o365_direct_send.directsend import (
     DirectSendClient,
     DisconnectedError,
     Envelope,
+    RecipientInOtherCloudError,
     RecipientOutsideExchangeOnlineError,
     RecipientsRefusedError,
     ReplyError,
@@ -230,6 +231,53 @@ async def test_recipients_must_be_in_exchange_online(
     with pytest.raises(RecipientOutsideExchangeOnlineError) as caught:
         await client.check_recipients(["someone@nowhere.example"])
     assert caught.value.host is None
+
+
+async def test_wrong_region_makes_the_next_send_look_up_the_mx_again(
+    client: DirectSendClient, dns_server: DnsResponder, smart_host: SmartHost
+) -> None:
+    """After 451 4.4.62 the next send follows the new MX though the TTL still runs."""
+    new_mx = "contoso-com.o-v1.mx.microsoft"
+    smart_host.reply_at("MAIL", "451 4.4.62 Mail sent to the wrong Office 365 region")
+    with pytest.raises(ReplyError) as caught:
+        await client.send(TENANT, _alert())
+    assert caught.value.reply.enhanced_code == "4.4.62"
+    async with SmartHost(
+        new_mx, ca=smart_host.ca, host="127.0.0.2", port=smart_host.port
+    ) as moved:
+        dns_server.remove(TENANT, "MX")
+        dns_server.add_mx(TENANT, [(10, new_mx)], ttl=300)
+        dns_server.add_a(new_mx, "127.0.0.2")
+        result = await client.send(TENANT, _alert())
+        assert result.accepted == ("it@contoso.com",)
+        assert moved.delivered_to("it@contoso.com") == 1
+    assert smart_host.messages == []
+
+
+async def test_recipients_must_be_in_the_smart_hosts_cloud(
+    client: DirectSendClient, dns_server: DnsResponder
+) -> None:
+    """A commercial smart host refuses GCC High mail: the check says so up front."""
+    dns_server.tenant("fabrikam.com", "fabrikam-com.o-v1.mx.microsoft")
+    dns_server.tenant("agency.gov", "agency.mail.protection.office365.us")
+    dns_server.tenant("contoso.cn", "contoso-cn.mail.protection.partner.outlook.cn")
+    commercial = await client.smart_host(TENANT)
+    await client.check_recipients(["a@contoso.com", "b@fabrikam.com"], commercial)
+    with pytest.raises(RecipientOutsideExchangeOnlineError) as caught:
+        await client.check_recipients(
+            ["a@contoso.com", "officer@agency.gov"], smart_host=commercial
+        )
+    assert isinstance(caught.value, RecipientInOtherCloudError)
+    assert caught.value.address == "officer@agency.gov"
+    assert caught.value.host == "agency.mail.protection.office365.us"
+    assert caught.value.smart_host == MX_HOST
+    assert "another Microsoft cloud" in str(caught.value)
+    vianet = await client.smart_host("contoso.cn")
+    await client.check_recipients(["ops@contoso.cn"], smart_host=vianet)
+    with pytest.raises(RecipientInOtherCloudError):
+        await client.check_recipients(["it@contoso.com"], smart_host=vianet)
+    # Without a smart host only "is it Exchange Online at all" is checked.
+    await client.check_recipients(["officer@agency.gov", "ops@contoso.cn"])
 
 
 def test_insecure_tls_context_is_refused() -> None:

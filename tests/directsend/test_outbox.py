@@ -294,6 +294,35 @@ async def test_mx_change_is_picked_up(
     assert smart_host.delivered_to("it@contoso.com") == 0
 
 
+async def test_wrong_region_re_resolves_before_the_ttl_ends(
+    client: DirectSendClient,
+    dns_server: DnsResponder,
+    smart_host: SmartHost,
+    new_outbox: OutboxFactory,
+) -> None:
+    """451 4.4.62 drops the cached MX: the retry asks DNS again and follows the move."""
+    new_mx = "contoso-com.o-v1.mx.microsoft"
+    smart_host.reply_at("MAIL", "451 4.4.62 Mail sent to the wrong Office 365 region")
+    clock = Clock()
+    outbox = new_outbox(client, clock=clock)
+    attempt = await outbox.submit(TENANT, alert())
+    assert attempt.outcome is Outcome.QUEUED
+    async with SmartHost(
+        new_mx, ca=smart_host.ca, host="127.0.0.2", port=smart_host.port
+    ) as moved:
+        dns_server.remove(TENANT, "MX")
+        dns_server.add_mx(TENANT, [(10, new_mx)], ttl=300)
+        dns_server.add_a(new_mx, "127.0.0.2")
+        # Only the outbox's clock moves: the resolver's 300 s TTL is still running.
+        clock.advance(LATER)
+        [retried] = await outbox.drain()
+        assert retried.outcome is Outcome.DELIVERED
+        assert moved.delivered_to("it@contoso.com") == 1
+        await outbox.aclose()
+    assert smart_host.delivered_to("it@contoso.com") == 0
+    assert dns_server.queries.count((TENANT, "MX")) == 2
+
+
 async def test_connection_refused_then_the_host_comes_back(
     dns_server: DnsResponder, smart_host: SmartHost, new_outbox: OutboxFactory
 ) -> None:

@@ -24,7 +24,7 @@ from custom_components.o365_direct_send.directsend import (
     render,
     render_alert,
 )
-from tests.loopback import DnsResponder, SmartHost, free_port
+from tests.loopback import DelayProxy, DnsResponder, SmartHost, free_port
 
 from .conftest import MX_HOST, TENANT, make_client
 from .test_outbox import (
@@ -228,23 +228,71 @@ async def test_duplicate_recipients_get_one_copy(
     assert smart_host.delivered_to("it@contoso.com") == 1
 
 
-async def test_closed_outbox_refuses_and_keeps_its_queue(
-    dns_server: DnsResponder, smart_host: SmartHost, new_outbox: OutboxFactory
+async def test_closed_outbox_stores_new_messages_for_the_next_start(
+    client: DirectSendClient,
+    dns_server: DnsResponder,
+    smart_host: SmartHost,
+    new_outbox: OutboxFactory,
 ) -> None:
-    """After aclose() nothing is sent; queued messages stay for the next start."""
+    """After aclose() nothing is sent; a late alert is stored and sent after load()."""
     clock = Clock()
     storage = MemoryStorage()
     outbox = new_outbox(
         client_at(dns_server, smart_host, free_port()), storage, clock=clock
     )
-    await outbox.submit(TENANT, alert())
+    first = await outbox.submit(TENANT, alert())
     await outbox.aclose()
     clock.advance(LATER)
     assert await outbox.drain() == []
-    assert outbox.pending == 1
-    assert len(storage.saved_ids) == 1
-    with pytest.raises(RuntimeError, match="closed"):
-        await outbox.submit(TENANT, alert())
+    # Home Assistant fires stop, then a "shutting down" automation sends an alert.
+    late = await outbox.submit(TENANT, alert("ops@contoso.com"))
+    assert late.outcome is Outcome.QUEUED
+    assert late.attempts == 0
+    assert late.pending == ("ops@contoso.com",)
+    assert outbox.pending == 2
+    assert storage.saved_ids == [first.id, late.id]
+    assert smart_host.messages == []
+    restarted = new_outbox(client, storage, clock=clock)
+    await restarted.load()
+    attempts = await restarted.drain()
+    assert {attempt.id for attempt in attempts} == {first.id, late.id}
+    assert {attempt.outcome for attempt in attempts} == {Outcome.DELIVERED}
+    assert smart_host.delivered_to("it@contoso.com") == 1
+    assert smart_host.delivered_to("ops@contoso.com") == 1
+    assert storage.saved_ids == []
+
+
+async def test_aclose_mid_transaction_then_reload_delivers_once(
+    dns_server: DnsResponder, smart_host: SmartHost, new_outbox: OutboxFactory
+) -> None:
+    """aclose() waits for the transaction on the wire; the reloaded outbox finds none.
+
+    The host has accepted the message while its reply is still on a slow link: an
+    outbox that returned from aclose() then would leave the message stored, and the
+    next outbox would send it again with the same Message-ID.
+    """
+    clock = Clock()
+    storage = MemoryStorage()
+    async with DelayProxy(smart_host.host, smart_host.port, delay=0.05) as slow_link:
+        outbox = new_outbox(
+            make_client(dns_server, smart_host, port=slow_link.port),
+            storage,
+            clock=clock,
+        )
+        submit = asyncio.create_task(outbox.submit(TENANT, alert()))
+        await smart_host.wait_for_messages(1)
+        await outbox.aclose()
+        saves = len(storage.sizes)
+        reloaded = new_outbox(make_client(dns_server, smart_host), storage, clock=clock)
+        await reloaded.load()
+        drained = await reloaded.drain()
+        attempt = await submit
+    assert len(smart_host.messages) == 1
+    assert attempt.outcome is Outcome.DELIVERED
+    assert drained == []
+    assert storage.saved_ids == []
+    # Nothing the old outbox did after aclose() returned reached the storage.
+    assert len(storage.sizes) == saves
 
 
 async def test_aclose_during_a_drain_keeps_the_rest_queued(
@@ -269,6 +317,39 @@ async def test_aclose_during_a_drain_keeps_the_rest_queued(
     assert len(storage.saved_ids) == outbox.pending
     delivered = [smart_host.delivered_to(f"u{n}@contoso.com") for n in range(6)]
     assert sorted(delivered) == [0] * outbox.pending + [1] * len(attempts)
+
+
+async def test_aclose_starts_no_second_transaction_of_a_message(
+    dns_server: DnsResponder, smart_host: SmartHost, new_outbox: OutboxFactory
+) -> None:
+    """Closing amid a message sent in two transactions leaves the second for later."""
+    clock = Clock()
+    storage = MemoryStorage()
+    # 452 4.5.3 after two recipients: the third goes in a second transaction.
+    smart_host.max_recipients(2)
+    recipients = ["a@contoso.com", "b@contoso.com", "c@contoso.com"]
+    async with DelayProxy(smart_host.host, smart_host.port, delay=0.05) as slow_link:
+        outbox = new_outbox(
+            make_client(dns_server, smart_host, port=slow_link.port),
+            storage,
+            clock=clock,
+        )
+        submit = asyncio.create_task(outbox.submit(TENANT, alert(*recipients)))
+        await smart_host.wait_for_messages(1)
+        await outbox.aclose()
+        attempt = await submit
+    assert attempt.outcome is Outcome.QUEUED
+    assert attempt.delivered == ("a@contoso.com", "b@contoso.com")
+    assert attempt.pending == ("c@contoso.com",)
+    reloaded = new_outbox(make_client(dns_server, smart_host), storage, clock=clock)
+    await reloaded.load()
+    clock.advance(LATER)
+    [rest] = await reloaded.drain()
+    assert rest.outcome is Outcome.DELIVERED
+    assert [message.rcpt_tos for message in smart_host.messages] == [
+        ("a@contoso.com", "b@contoso.com"),
+        ("c@contoso.com",),
+    ]
 
 
 async def test_submit_closed_before_its_attempt_stays_stored(

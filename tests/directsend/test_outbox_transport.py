@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from typing import Any
 
+from aiosmtpd.smtp import Envelope as ServerEnvelope, Session
 import aiosmtplib
 import pytest
 
@@ -13,16 +15,22 @@ from custom_components.o365_direct_send.directsend import (
     DisconnectedError,
     DnsLookupError,
     NoMxError,
+    Outcome,
     SmtpSession,
     TlsError,
     TransportError,
+    TransportSettings,
     build_alert,
 )
-from custom_components.o365_direct_send.directsend.transport import _translate
+from custom_components.o365_direct_send.directsend.transport import (
+    DATA_TIMEOUT,
+    _translate,
+)
 from tests.loopback import DnsResponder, SmartHost
+from tests.loopback.smtp_session import Handler, MicrosoftSMTP
 
-from .conftest import MX_HOST, TENANT
-from .test_outbox import Clock, client_at
+from .conftest import MX_HOST, TENANT, make_client
+from .test_outbox import Clock, MemoryStorage, alert, client_at, outbox_factory
 
 SENDER = "alerts@contoso.com"
 
@@ -166,3 +174,46 @@ async def test_waiting_caller_takes_over_a_cancelled_lookup(
     assert record.host == MX_HOST
     assert leader.cancelled()
     assert dns_server.queries.count((TENANT, "MX")) >= 2
+
+
+class _SlowDataHandler(Handler):
+    """Take the message at once but answer the final "." only after a delay."""
+
+    def __init__(self, smart_host: SmartHost, delay: float) -> None:
+        """Serve the smart host's state; delay the DATA reply by `delay` seconds."""
+        super().__init__(smart_host._shared)
+        self.delay = delay
+
+    async def handle_DATA(  # noqa: N802
+        self, server: MicrosoftSMTP, session: Session, envelope: ServerEnvelope
+    ) -> str:
+        """Think about the message for a while, as a loaded server may."""
+        await asyncio.sleep(self.delay)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_data_reply_waits_ten_minutes_or_the_longer_timeout(
+    client: DirectSendClient,
+) -> None:
+    """RFC 5321 4.5.3.2.6: the reply to the final "." gets 10 minutes at least."""
+    settings: dict[str, Any] = {
+        "tls_context": client.settings.tls_context,
+        "local_hostname": "ha.contoso.com",
+    }
+    assert DATA_TIMEOUT == 600.0
+    assert TransportSettings(**settings, timeout=30.0).data_timeout == 600.0
+    assert TransportSettings(**settings, timeout=900.0).data_timeout == 900.0
+
+
+async def test_slow_reply_to_data_is_awaited_not_retried(
+    dns_server: DnsResponder, smart_host: SmartHost
+) -> None:
+    """A host that accepts after the command timeout delivers once, not twice."""
+    smart_host._handler = _SlowDataHandler(smart_host, delay=1.0)
+    client = make_client(dns_server, smart_host, timeout=0.3)
+    async with outbox_factory() as new_outbox:
+        outbox = new_outbox(client, MemoryStorage())
+        attempt = await outbox.submit(TENANT, alert())
+    assert attempt.outcome is Outcome.DELIVERED
+    assert attempt.failure is None
+    assert len(smart_host.messages) == 1

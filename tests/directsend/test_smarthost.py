@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from pathlib import Path
+import sys
 from types import ModuleType
 
 import dns.rdata
@@ -14,6 +18,7 @@ from custom_components.o365_direct_send.directsend import (
     NotExchangeOnlineError,
     SmartHostResolver,
     is_exchange_online_host,
+    same_cloud,
 )
 from custom_components.o365_direct_send.directsend.smarthost import preload_record_types
 from tests.loopback import DnsResponder
@@ -48,6 +53,59 @@ from .conftest import MX_HOST
 def test_exchange_online_hosts_are_recognised(host: str, *, expected: bool) -> None:
     """Only Exchange Online inbound endpoints count as smart hosts."""
     assert is_exchange_online_host(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("host_a", "host_b", "expected"),
+    [
+        (
+            "contoso-com.mail.protection.outlook.com",
+            "fabrikam-com.mail.protection.outlook.com",
+            True,
+        ),
+        ("contoso-com.mail.protection.outlook.com", "fabrikam.o-v1.mx.microsoft", True),
+        ("Contoso.R-V1.mx.microsoft.", "fabrikam.j-v1.mx.microsoft", True),
+        (
+            "agency.mail.protection.office365.us",
+            "dod.mail.protection.office365.us",
+            True,
+        ),
+        (
+            "a-cn.mail.protection.partner.outlook.cn",
+            "b-cn.mail.protection.partner.outlook.cn",
+            True,
+        ),
+        (
+            "contoso-com.mail.protection.outlook.com",
+            "agency.mail.protection.office365.us",
+            False,
+        ),
+        ("contoso.o-v1.mx.microsoft", "agency.mail.protection.office365.us", False),
+        (
+            "contoso-com.mail.protection.outlook.com",
+            "a-cn.mail.protection.partner.outlook.cn",
+            False,
+        ),
+        (
+            "agency.mail.protection.office365.us",
+            "a-cn.mail.protection.partner.outlook.cn",
+            False,
+        ),
+        # Not Exchange Online: in no cloud, not even the same as itself.
+        (
+            "contoso.olc.protection.outlook.com",
+            "contoso.olc.protection.outlook.com",
+            False,
+        ),
+        ("mx.gmail.example", "contoso-com.mail.protection.outlook.com", False),
+        ("o-v1.mx.microsoft", "contoso.o-v1.mx.microsoft", False),
+        ("52.101.0.1", "52.101.0.1", False),
+    ],
+)
+def test_same_cloud(host_a: str, host_b: str, *, expected: bool) -> None:
+    """Commercial (classic or DANE), US government and 21Vianet are apart."""
+    assert same_cloud(host_a, host_b) is expected
+    assert same_cloud(host_b, host_a) is expected
 
 
 def _resolver(dns_server: DnsResponder, timeout: float = 2.0) -> SmartHostResolver:
@@ -194,6 +252,29 @@ async def test_pinned_host_replaces_mx(dns_server: DnsResponder) -> None:
     assert ("contoso.com", "MX") not in dns_server.queries
 
 
+async def test_forget_drops_the_cached_answer_not_a_pinned_host(
+    dns_server: DnsResponder,
+) -> None:
+    """forget() makes the next lookup ask DNS at once; a pinned host stays."""
+    resolver = _resolver(dns_server)
+    await resolver.smart_host("contoso.com")
+    dns_server.remove("contoso.com", "MX")
+    dns_server.add_mx("contoso.com", [(0, "contoso-com.o-v1.mx.microsoft")])
+    assert (await resolver.smart_host("contoso.com")).host == MX_HOST
+    resolver.forget("Contoso.COM.")
+    assert (await resolver.smart_host("contoso.com")).host == (
+        "contoso-com.o-v1.mx.microsoft"
+    )
+    assert dns_server.queries.count(("contoso.com", "MX")) == 2
+    resolver.pin("fabrikam.com", "fabrikam-com.mail.protection.outlook.com")
+    resolver.forget("fabrikam.com")
+    resolver.forget("never-looked-up.example")
+    assert (await resolver.smart_host("fabrikam.com")).host == (
+        "fabrikam-com.mail.protection.outlook.com"
+    )
+    assert ("fabrikam.com", "MX") not in dns_server.queries
+
+
 @pytest.mark.parametrize(
     "host",
     ["52.101.0.1", "[2a01:111:f400::1]", "smtp.office365.com", "mx.gmail.example"],
@@ -225,3 +306,61 @@ async def test_lookups_import_nothing_after_preload(
     assert await resolver.addresses(MX_HOST) == ["127.0.0.1"]
     with pytest.raises(NoMxError):
         await resolver.smart_host("nxdomain.example")
+
+
+# Runs in a fresh interpreter: imports the core alone (as Home Assistant does, off
+# the loop), then records every import while a loop looks up a smart host.
+_IMPORTS_IN_LOOP = """
+import asyncio, json, sys
+
+sys.path.insert(0, sys.argv[1])
+from directsend.smarthost import SmartHostResolver
+
+seen = []
+recording = [False]
+
+def hook(event, args):
+    if event == "import" and recording[0]:
+        seen.append(args[0])
+
+sys.addaudithook(hook)
+
+async def main():
+    resolver = SmartHostResolver.at(["127.0.0.1"], int(sys.argv[2]), 5.0)
+    recording[0] = True
+    try:
+        found = await resolver.smart_host("contoso.com")
+        addresses = await resolver.addresses(found.host)
+    finally:
+        recording[0] = False
+    return found.host, addresses
+
+host, addresses = asyncio.run(main())
+print(json.dumps({"host": host, "addresses": addresses, "imports": seen}))
+"""
+
+
+async def test_first_lookup_imports_nothing_in_the_loop(
+    dns_server: DnsResponder,
+) -> None:
+    """The first lookup of a fresh process imports no module inside the event loop.
+
+    dnspython picks its async backend on first use: it would try to import sniffio
+    and import dns._asyncio_backend, blocking Home Assistant's loop on file access.
+    """
+    integration = Path(__file__).parents[2] / "custom_components" / "o365_direct_send"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        _IMPORTS_IN_LOOP,
+        str(integration),
+        str(dns_server.port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(child.communicate(), 30)
+    assert child.returncode == 0, stderr.decode()
+    report = json.loads(stdout)
+    assert report["host"] == MX_HOST
+    assert report["addresses"] == ["127.0.0.1"]
+    assert report["imports"] == []

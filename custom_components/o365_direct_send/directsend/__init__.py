@@ -12,6 +12,7 @@ from .errors import (
     InvalidAddressError,
     NoMxError,
     NotExchangeOnlineError,
+    RecipientInOtherCloudError,
     RecipientOutsideExchangeOnlineError,
     RecipientsRefusedError,
     ReplyError,
@@ -25,7 +26,13 @@ from .pool import PooledSession, SessionPool
 from .render import RENDER_IN_THREAD_ABOVE, render_alert
 from .replies import Reply
 from .retry import Disposition, ErrorKind, RetryPolicy, decide, error_kind
-from .smarthost import MxRecord, SmartHost, SmartHostResolver, is_exchange_online_host
+from .smarthost import (
+    MxRecord,
+    SmartHost,
+    SmartHostResolver,
+    is_exchange_online_host,
+    same_cloud,
+)
 from .transport import (
     MAX_RECIPIENTS,
     DeliveryResult,
@@ -64,6 +71,7 @@ __all__ = [
     "PooledSession",
     "ProbeResult",
     "QueuedMessage",
+    "RecipientInOtherCloudError",
     "RecipientOutsideExchangeOnlineError",
     "RecipientsRefusedError",
     "Reply",
@@ -90,5 +98,6 @@ __all__ = [
     "normalize_domain",
     "render_alert",
     "require_secure_context",
+    "same_cloud",
     "single_line",
 ]

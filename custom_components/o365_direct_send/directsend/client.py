@@ -15,11 +15,15 @@ from .errors import (
     DnsLookupError,
     NoMxError,
     NotExchangeOnlineError,
+    RecipientInOtherCloudError,
     RecipientOutsideExchangeOnlineError,
+    RecipientsRefusedError,
+    ReplyError,
     TransportError,
 )
 from .message import Envelope
-from .smarthost import DEFAULT_STALE_GRACE, SmartHost, SmartHostResolver
+from .replies import Reply, ReplyKey, classify
+from .smarthost import DEFAULT_STALE_GRACE, SmartHost, SmartHostResolver, same_cloud
 from .transport import DeliveryResult, SessionInfo, SmtpSession, TransportSettings
 
 # Only failures to reach a host move on to the next address or MX host; a host
@@ -83,19 +87,37 @@ class DirectSendClient:
             # Marks an error as seen even when no other caller was waiting.
             shared.exception()
 
-    async def check_recipients(self, recipients: Iterable[str]) -> None:
-        """Raise unless every recipient's domain is hosted in Exchange Online."""
+    def note_replies(self, domain: str, replies: Iterable[Reply | None]) -> None:
+        """Learn from a domain's refusals: wrong region means its MX has moved."""
+        # 451 4.4.62 says the cached MX is stale: the next attempt asks DNS again
+        # instead of knocking at the old host until the TTL runs out.
+        if any(
+            reply is not None and classify(reply).key is ReplyKey.WRONG_REGION
+            for reply in replies
+        ):
+            self.resolver.forget(domain)
+
+    async def check_recipients(
+        self, recipients: Iterable[str], smart_host: SmartHost | None = None
+    ) -> None:
+        """Raise unless every recipient's domain is hosted in Exchange Online.
+
+        Given the smart host that will carry the mail, also raise for a recipient
+        whose Exchange Online is in another Microsoft cloud: that host refuses it.
+        """
         checked: set[str] = set()
         for address in recipients:
             domain = domain_of(address)
             if domain in checked:
                 continue
             try:
-                await self.resolver.smart_host(domain)
+                found = await self.resolver.smart_host(domain)
             except NotExchangeOnlineError as err:
                 raise RecipientOutsideExchangeOnlineError(address, err.host) from err
             except NoMxError as err:
                 raise RecipientOutsideExchangeOnlineError(address, None) from err
+            if smart_host is not None and not same_cloud(found.host, smart_host.host):
+                raise RecipientInOtherCloudError(address, found.host, smart_host.host)
             checked.add(domain)
 
     async def open_session(
@@ -144,6 +166,14 @@ class DirectSendClient:
         """Deliver one message through the domain's smart host."""
         session, _ = await self.open_session(await self.smart_host(domain))
         try:
-            return await session.send(envelope)
+            result = await session.send(envelope)
+        except ReplyError as err:
+            self.note_replies(domain, [err.reply])
+            raise
+        except RecipientsRefusedError as err:
+            self.note_replies(domain, err.refused.values())
+            raise
         finally:
             await session.close()
+        self.note_replies(domain, result.refused.values())
+        return result

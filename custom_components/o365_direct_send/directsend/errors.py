@@ -105,3 +105,18 @@ class RecipientOutsideExchangeOnlineError(DirectSendError):
         super().__init__(f"{address} is not in Exchange Online: {found}")
         self.address = address
         self.host = host
+
+
+class RecipientInOtherCloudError(RecipientOutsideExchangeOnlineError):
+    """A recipient's mailbox is in another Microsoft cloud than the smart host's."""
+
+    def __init__(self, address: str, host: str, smart_host: str) -> None:
+        """Name the address, the MX host of its domain and the smart host used."""
+        DirectSendError.__init__(
+            self,
+            f"{address} is in another Microsoft cloud: its MX is {host}, "
+            f"which {smart_host} does not serve",
+        )
+        self.address = address
+        self.host = host
+        self.smart_host = smart_host

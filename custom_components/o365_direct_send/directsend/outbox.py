@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 import logging
@@ -198,6 +199,13 @@ class Outbox:
         self._changes = 0
         self._saved = 0
         self._closed = False
+        # Calls of submit() and drain() under way; aclose() waits for them to end.
+        self._busy_calls = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # Set once aclose() has waited: from then on the queue is never saved
+        # again, so a new outbox on the same storage owns it alone.
+        self._stopped = False
         self.delivered = 0
         self.failed = 0
         self.expired = 0
@@ -241,34 +249,34 @@ class Outbox:
             self._messages.setdefault(message.id, message)
 
     async def submit(self, domain: str, envelope: Envelope) -> Attempt:
-        """Store a message, then attempt it at once; return how that attempt ended."""
+        """Store a message, then attempt it at once; return how that attempt ended.
+
+        A closed outbox only stores the message and returns it QUEUED: it goes out
+        after the next load(), for example when Home Assistant starts again.
+        """
         if self._closed:
-            msg = "The outbox is closed"
-            raise RuntimeError(msg)
+            return await self._store_while_closed(domain, envelope)
         message = self._enqueue(domain, envelope)
-        try:
-            await self._persist()
-            attempts = await self._attempt(domain, [message])
-        finally:
-            self._in_flight.discard(message.id)
+        with self._busy():
+            try:
+                await self._persist()
+                attempts = await self._attempt(domain, [message])
+            finally:
+                self._in_flight.discard(message.id)
         if attempts:
             return attempts[0]
         # Closed before the first attempt: stored, it goes out after the next load().
-        return Attempt(
-            outcome=Outcome.QUEUED,
-            id=message.id,
-            message_id=message.message_id,
-            domain=domain,
-            recipients=message.recipients,
-            pending=tuple(message.pending),
-            attempts=message.attempts,
-            next_attempt_at=message.next_attempt_at,
-        )
+        return self._not_attempted(message)
 
     async def drain(self) -> list[Attempt]:
         """Expire stale messages and attempt every due one; return the outcomes."""
         if self._closed:
             return []
+        with self._busy():
+            return await self._drain()
+
+    async def _drain(self) -> list[Attempt]:
+        """Expire and attempt, for drain()."""
         now = self.clock()
         idle = [m for m in self._messages.values() if m.id not in self._in_flight]
         stale = [m for m in idle if now >= m.created_at + self.policy.max_age]
@@ -293,9 +301,60 @@ class Outbox:
         return attempts
 
     async def aclose(self) -> None:
-        """Refuse new messages and close the pooled sessions."""
+        """Start no more attempts, wait for those under way, close the sessions.
+
+        An attempt under way may finish its current transaction and records how it
+        ended, so the stored queue never lists a message the host has accepted.
+        Once this returns the outbox never saves its queue again: an outbox loaded
+        from the same storage afterwards owns it alone.
+        """
         self._closed = True
+        await self._idle.wait()
+        self._stopped = True
         await self._pool.aclose()
+
+    @contextmanager
+    def _busy(self) -> Iterator[None]:
+        """Count a submit() or drain() as under way, for aclose() to wait on."""
+        self._busy_calls += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._busy_calls -= 1
+            if not self._busy_calls:
+                self._idle.set()
+
+    async def _store_while_closed(self, domain: str, envelope: Envelope) -> Attempt:
+        """Add a message to the stored queue without attempting it."""
+        message = self._enqueue(domain, envelope)
+        self._in_flight.discard(message.id)
+        try:
+            async with self._save_lock:
+                # Add to what is stored rather than saving this outbox's queue: once
+                # closed, its snapshot may be older than the storage (a new outbox
+                # may already have loaded it and delivered some of it).
+                items = list(await self._storage.load() or [])
+                items.append(message.to_dict())
+                await self._storage.save(items)
+        except BaseException:
+            del self._messages[message.id]
+            raise
+        return self._not_attempted(message)
+
+    @staticmethod
+    def _not_attempted(message: QueuedMessage) -> Attempt:
+        """Describe a stored message that was not attempted: it waits in the queue."""
+        return Attempt(
+            outcome=Outcome.QUEUED,
+            id=message.id,
+            message_id=message.message_id,
+            domain=message.domain,
+            recipients=message.recipients,
+            pending=tuple(message.pending),
+            attempts=message.attempts,
+            next_attempt_at=message.next_attempt_at,
+        )
 
     def _enqueue(self, domain: str, envelope: Envelope) -> QueuedMessage:
         """Queue a new message, held in flight until its first attempt ends."""
@@ -329,7 +388,7 @@ class Outbox:
         self._changes += 1
         wanted = self._changes
         async with self._save_lock:
-            if self._saved >= wanted:
+            if self._saved >= wanted or self._stopped:
                 return
             # Let the rest of a burst queue up in this loop turn: one write covers all.
             await asyncio.sleep(0)
@@ -349,6 +408,8 @@ class Outbox:
         self, domain: str, messages: list[QueuedMessage]
     ) -> list[Attempt]:
         """Attempt messages of one domain over pooled sessions of its smart host."""
+        if self._closed:
+            return []
         try:
             smart_host = await self._client.smart_host(domain)
         except DirectSendError as err:
@@ -399,7 +460,8 @@ class Outbox:
         data = message.data.encode("ascii")
         queue = list(message.pending)
         try:
-            while queue:
+            # Once closed, the transaction under way ends; no new one starts.
+            while queue and not self._closed:
                 chunk, queue = queue[:MAX_RECIPIENTS], queue[MAX_RECIPIENTS:]
                 try:
                     result = await lent.transaction(message.sender, chunk, data)
@@ -427,6 +489,7 @@ class Outbox:
         now = self.clock()
         message.attempts += 1
         error = progress.error
+        self._client.note_replies(message.domain, _replies(progress))
         if error is not None and decide(error) is Disposition.FAIL:
             reply = error.reply if isinstance(error, ReplyError) else None
             for address in message.pending:
@@ -536,6 +599,20 @@ class Outbox:
             except Exception:
                 _LOGGER.exception("Outbox listener failed on %s", attempt.outcome)
         return attempt
+
+
+def _replies(progress: _Progress) -> list[Reply | None]:
+    """Return every reply an attempt met: refusals of recipients and of commands."""
+    replies: list[Reply | None] = [
+        *progress.failed.values(),
+        *progress.deferred.values(),
+    ]
+    error = progress.error
+    if isinstance(error, ReplyError):
+        replies.append(error.reply)
+    elif isinstance(error, RecipientsRefusedError):
+        replies.extend(error.refused.values())
+    return replies
 
 
 def _str(value: object) -> str:

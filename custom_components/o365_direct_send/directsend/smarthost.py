@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 import time
 
+import dns.asyncbackend
 import dns.asyncresolver
 import dns.exception
 import dns.name
@@ -29,12 +30,16 @@ RECORD_TYPES = (
 
 
 def preload_record_types() -> None:
-    """Load dnspython's record classes now, so parsing never imports in a loop."""
+    """Load what dnspython imports lazily, so a lookup never imports in a loop."""
     # dnspython imports a record type's module (trying the IN class first, then
     # ANY) the first time it parses one; Home Assistant imports this module off
     # the event loop, so that file access happens here and not mid-lookup.
     for rdtype in RECORD_TYPES:
         dns.rdata.get_rdata_class(dns.rdataclass.IN, rdtype)  # type: ignore[no-untyped-call]
+    # The first async query would otherwise pick its backend in the loop: try to
+    # import sniffio, then import dns._asyncio_backend. Home Assistant runs on
+    # asyncio only, so naming the backend here loses nothing.
+    dns.asyncbackend.set_default_backend("asyncio")
 
 
 preload_record_types()
@@ -48,6 +53,14 @@ _PROTECTION_SUFFIXES = (
 # DNSSEC/DANE endpoints are <token>.<zone>.mx.microsoft: two labels at least.
 _DANE_SUFFIX = ".mx.microsoft"
 _DANE_MIN_LABELS = 2
+# Which Microsoft cloud each endpoint belongs to: a tenant's smart host takes mail
+# only for mailboxes in its own cloud. The DANE names are commercial (and GCC).
+_CLOUDS = {
+    ".mail.protection.outlook.com": "commercial",
+    _DANE_SUFFIX: "commercial",
+    ".mail.protection.office365.us": "us_government",
+    ".mail.protection.partner.outlook.cn": "china",
+}
 # How long the last good answer stands in for DNS that has stopped answering.
 DEFAULT_STALE_GRACE = 3600.0
 
@@ -64,6 +77,28 @@ def is_exchange_online_host(host: str) -> bool:
         labels = name[: -len(_DANE_SUFFIX)].split(".")
         return len(labels) >= _DANE_MIN_LABELS and all(labels)
     return False
+
+
+def _cloud(host: str) -> str | None:
+    """Return the Microsoft cloud of an Exchange Online endpoint, or None."""
+    if not is_exchange_online_host(host):
+        return None
+    name = host.strip().rstrip(".").lower()
+    for suffix, cloud in _CLOUDS.items():
+        if name.endswith(suffix):
+            return cloud
+    return None  # pragma: no cover - is_exchange_online_host knows no other suffix
+
+
+def same_cloud(host_a: str, host_b: str) -> bool:
+    """Return whether two Exchange Online endpoints are in the same Microsoft cloud.
+
+    Commercial (and GCC) names, classic or DANE, form one cloud; GCC High and DoD
+    (office365.us) another; 21Vianet (partner.outlook.cn) a third. A host that is
+    not an Exchange Online endpoint is in no cloud, so never in the same one.
+    """
+    cloud = _cloud(host_a)
+    return cloud is not None and cloud == _cloud(host_b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +175,13 @@ class SmartHostResolver:
         pinned = SmartHost(domain, (MxRecord(0, host),), 0, self._clock())
         self._pinned[domain] = pinned
         return pinned
+
+    def forget(self, domain: str) -> None:
+        """Drop the cached MX answer of a domain, so the next lookup asks DNS.
+
+        A pinned host stays: the user chose it, DNS did not.
+        """
+        self._cache.pop(normalize_domain(domain), None)
 
     async def smart_host(self, domain: str) -> SmartHost:
         """Return the smart host of a domain, from cache while its TTL lasts."""

@@ -29,6 +29,10 @@ from .replies import Reply
 SMTP_PORT = 25
 _RETIRED_TLS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1"})
 DEFAULT_TIMEOUT = 30.0
+# RFC 5321 4.5.3.2.6: wait at least 10 minutes for the reply to the final ".". A
+# server slower than the command timeout may still accept; giving up earlier
+# leaves the message's fate unknown and the retry would deliver a second copy.
+DATA_TIMEOUT = 600.0
 # Exchange Online takes at most 200 recipients of one domain per transaction.
 MAX_RECIPIENTS = 200
 _TOO_MANY_RECIPIENTS = (452, "4.5.3")
@@ -66,6 +70,11 @@ class TransportSettings:
     def __post_init__(self) -> None:
         """Refuse a TLS context that would not protect the session."""
         require_secure_context(self.tls_context)
+
+    @property
+    def data_timeout(self) -> float:
+        """Return how long to wait for the reply to the end of the message data."""
+        return max(self.timeout, DATA_TIMEOUT)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -218,7 +227,7 @@ class SmtpSession:
                 await self._reset()
                 raise RecipientsRefusedError(self.host, refused)
             stage = "DATA"
-            response = await self._smtp.data(data)
+            response = await self._smtp.data(data, timeout=self._settings.data_timeout)
         except ValueError as err:
             # aiosmtplib refuses an address it cannot quote safely before sending it.
             await self._reset()
