@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from .server import LoopbackServer
+from .server import TcpLoopbackServer
 
 LOOPBACK = "127.0.0.1"
 
@@ -22,7 +22,7 @@ class _Mute(asyncio.Protocol):
     """Accept a connection and never say a word."""
 
 
-class SilentPort(LoopbackServer):
+class SilentPort(TcpLoopbackServer):
     """Accept TCP connections on 127.0.0.1 and never answer, like a blocked port 25."""
 
     def __init__(self, port: int = 0) -> None:
@@ -31,22 +31,6 @@ class SilentPort(LoopbackServer):
         self.port = port
         self.connections = 0
         self._server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        """Listen in the current event loop."""
-        self._server = await asyncio.get_running_loop().create_server(
-            self._accept, self.host, self.port, family=socket.AF_INET
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        """Stop listening and drop the held connections."""
-        if self._server is None:
-            return
-        self._server.close()
-        self._server.abort_clients()
-        await self._server.wait_closed()
-        self._server = None
 
     def _accept(self) -> asyncio.Protocol:
         """Count the connection and hold it open."""

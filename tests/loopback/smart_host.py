@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-import socket
 import ssl
 
 import trustme
 
-from .server import LoopbackServer
+from .server import TcpLoopbackServer
 from .smtp_script import Fault, FaultKind, Verb
 from .smtp_session import (
     GreetAndClose,
@@ -24,7 +23,7 @@ LOOPBACK = "127.0.0.1"
 DEFAULT_MX = "contoso-com.mail.protection.outlook.com"
 
 
-class SmartHost(LoopbackServer):
+class SmartHost(TcpLoopbackServer):
     """Serve SMTP on 127.0.0.1 like an Exchange Online MX; record accepted mail."""
 
     def __init__(
@@ -68,21 +67,9 @@ class SmartHost(LoopbackServer):
         """Return how many TLS handshakes failed (say, the client refused the cert)."""
         return self._shared.tls_failures
 
-    async def start(self) -> None:
-        """Listen in the current event loop."""
-        self._server = await asyncio.get_running_loop().create_server(
-            self._accept, self.host, self.port, family=socket.AF_INET
-        )
-        self.port = self._server.sockets[0].getsockname()[1]
-
     async def close(self) -> None:
         """Stop listening, drop every connection and wait for the sessions to end."""
-        if self._server is None:
-            return
-        self._server.close()
-        self._server.abort_clients()
-        await self._server.wait_closed()
-        self._server = None
+        await super().close()
         # A session caught mid-STARTTLS is not woken by the abort: end it here.
         for session in self._shared.sessions:
             session.cancel()
